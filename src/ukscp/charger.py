@@ -1,0 +1,106 @@
+"""The charger as the API (and later OCPP) sees it: a narrow facade over the modules."""
+
+from __future__ import annotations
+
+from ukscp.clock import Clock
+from ukscp.evse.controller import EvseController
+from ukscp.hardware.protocols import EnergyMeter, Meter
+from ukscp.hardware.sim import SimEV
+from ukscp.limits import Arbiter, ArbitratedLimit, Limit, LimitSource
+from ukscp.web.schemas import LimitView, SessionView, SimResult, StatusView
+
+EMS_SLOT = "ems"
+
+
+def limit_view(limit: ArbitratedLimit) -> LimitView:
+    """The API's view of an arbitrated limit."""
+    return LimitView(amps=limit.amps, phases=limit.phases, source=limit.source, reason=limit.reason)
+
+
+class SimulatedEv:
+    """The simulator's EV, handled as its owner would."""
+
+    def __init__(self, ev: SimEV) -> None:
+        self._ev = ev
+
+    def plug(self) -> SimResult:
+        """Plug the EV in (no effect if it already is)."""
+        if not self._ev.plugged:
+            self._ev.plug_in()
+        return self._result()
+
+    def unplug(self) -> SimResult:
+        """Unplug the EV (no effect if it is not plugged in)."""
+        if self._ev.plugged:
+            self._ev.unplug()
+        return self._result()
+
+    def pause(self) -> SimResult:
+        """The EV pauses charging, or resumes if it was paused."""
+        if self._ev.paused:
+            self._ev.resume()
+        else:
+            self._ev.pause()
+        return self._result()
+
+    def _result(self) -> SimResult:
+        return SimResult(plugged_in=self._ev.plugged, paused=self._ev.paused, soc=self._ev.soc)
+
+
+class Charger:
+    """Implements :class:`ukscp.web.api.ChargerService`."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        controller: EvseController,
+        arbiter: Arbiter,
+        meter: Meter,
+        sim: SimulatedEv | None,
+    ) -> None:
+        self._clock = clock
+        self._controller = controller
+        self._arbiter = arbiter
+        self._meter = meter
+        self._sim = sim
+
+    @property
+    def sim(self) -> SimulatedEv | None:
+        """The simulator's controls, or None on real hardware."""
+        return self._sim
+
+    def status(self) -> StatusView:
+        """What the charger is doing now."""
+        evse = self._controller.status()
+        session = None
+        if evse.session_id is not None and evse.session_started_at is not None:
+            session = SessionView(
+                id=evse.session_id,
+                started_at=evse.session_started_at,
+                energy_wh=round(evse.session_energy_wh, 3),
+            )
+        register = (
+            self._meter.energy_import_wh() if isinstance(self._meter, EnergyMeter) else 0.0
+        )
+        return StatusView(
+            time=self._clock.now(),
+            state=evse.state.value,
+            ev_connected=evse.ev_connected,
+            contactor_closed=evse.contactor_closed,
+            offered_current_a=evse.offered_a,
+            phases=evse.phases,
+            measured_current_a=round(evse.current_a or 0.0, 3),
+            power_w=round(evse.power_w, 1),
+            energy_import_wh=round(register, 3),
+            session=session,
+            limit=limit_view(self._arbiter.current),
+        )
+
+    def set_ems_limit(self, amps: float) -> LimitView:
+        """Set the local energy manager's limit."""
+        limit = Limit(amps, LimitSource.EMS, "local energy manager")
+        return limit_view(self._arbiter.set(EMS_SLOT, limit))
+
+    def clear_ems_limit(self) -> LimitView:
+        """Remove the local energy manager's limit."""
+        return limit_view(self._arbiter.clear(EMS_SLOT))

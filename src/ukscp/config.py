@@ -1,0 +1,160 @@
+"""The charger's configuration: one YAML file, validated into typed settings.
+
+This module is the manifest of every option: each field's description is its
+documentation, unknown keys are refused, and the names are the fixed contract
+of DESIGN section 7 (the EVSE options carry EVerest's names so integrators can
+carry their settings over). Only the composition root calls :func:`load_config`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(Exception):
+    """The configuration file cannot be used; the message says where and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WebSettings(_Section):
+    host: str = Field("127.0.0.1", description="Address the local page and API listen on.")
+    port: int = Field(8443, ge=1, le=65535, description="TCP port of the local page and API.")
+
+
+class HardwareSettings(_Section):
+    board: Literal["sim"] = Field("sim", description="Charge controller driver.")
+    meter: Literal["sim"] = Field("sim", description="Energy meter driver.")
+    sim_plug_at_start: bool = Field(
+        False, description="Simulator only: plug the simulated EV in just after start."
+    )
+    board_max_current_a: float = Field(
+        32, gt=0, le=80, description="Rating of the board, cable and contactor, amps per phase."
+    )
+
+
+class SupplySettings(_Section):
+    max_current_a: float = Field(
+        32, gt=0, le=100, description="Largest current per phase the supply and fuse allow."
+    )
+    phases: Literal[1, 3] = Field(1, description="Phases wired to the charger.")
+    voltage_v: float = Field(230, ge=100, le=260, description="Nominal phase voltage.")
+
+
+class EvseManagerSettings(_Section):
+    uk_smartcharging_random_delay_enable: bool = Field(
+        True, description="Apply the randomised delay of regulation 11 (EVerest default: false)."
+    )
+    uk_smartcharging_random_delay_max_duration: int = Field(
+        600, ge=0, le=1800, description="Largest random delay in whole seconds; 0 = no delay."
+    )
+    uk_smartcharging_random_delay_at_any_change: bool = Field(
+        True, description="Delay every increase and decrease; false: only start and stop."
+    )
+    uk_smartcharging_random_delay_policy: Literal["by_source", "always"] = Field(
+        "by_source",
+        description="by_source: delay only the causes regulation 11 needs; always: EVerest's.",
+    )
+
+
+class OcppSettings(_Section):
+    enabled: bool = Field(False, description="Connect to a central system (CSMS).")
+    version: Literal["1.6", "2.0.1"] = Field("1.6", description="OCPP version spoken.")
+    url: str = Field("wss://csms.example/ocpp", description="CSMS websocket URL.")
+    identity: str = Field("CP_1", min_length=1, max_length=48, description="Charge point id.")
+    security_profile: Literal[1, 2, 3] = Field(2, description="OCPP security profile.")
+    authorization_key_file: Path = Field(
+        Path("./secrets/ocpp_key"), description="File holding the Basic auth key; never inline."
+    )
+    ca_file: Path | None = Field(None, description="CA bundle that signs the CSMS certificate.")
+    allow_insecure_transport: bool = Field(False, description="Lab only: permit plain ws://.")
+    randomises_delay: bool = Field(
+        False, description="This CSMS already randomises its changes: no second delay."
+    )
+    dsr_provider: bool = Field(
+        False, description="This CSMS's profiles are demand side response: never delayed."
+    )
+
+
+class OpenAdrSettings(_Section):
+    enabled: bool = False
+    vtn_url: str | None = None
+    ven_name: str | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+
+class DsrSettings(_Section):
+    openadr: OpenAdrSettings = OpenAdrSettings()
+
+
+class IntegritySettings(_Section):
+    public_key_file: Path | None = Field(
+        None, description="Ed25519 public key the release manifest must be signed with."
+    )
+    manifest_file: Path | None = Field(None, description="Signed release manifest.")
+    check_interval_h: Annotated[float, Field(gt=0)] = 6
+
+
+class UpdateSettings(_Section):
+    tuf_repository_url: str | None = None
+    trusted_root_file: Path | None = Field(
+        None, description="Pinned TUF root metadata, set at provisioning."
+    )
+    check_interval_h: Annotated[float, Field(gt=0)] = 24
+
+
+class Settings(_Section):
+    """Everything the charger can be configured with."""
+
+    data_dir: Path = Field(Path("./data"), description="Where the charger keeps its state.")
+    web: WebSettings = WebSettings()
+    hardware: HardwareSettings = HardwareSettings()
+    supply: SupplySettings = SupplySettings()
+    evse_manager: EvseManagerSettings = EvseManagerSettings()
+    ocpp: OcppSettings = OcppSettings()
+    dsr: DsrSettings = DsrSettings()
+    integrity: IntegritySettings = IntegritySettings()
+    updates: UpdateSettings = UpdateSettings()
+
+
+def _describe(error: Any) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key"
+    value = error.get("input")
+    return f"{key}: {error['msg']} (got {value!r})"
+
+
+def parse_config(raw: object, origin: str = "config") -> Settings:
+    """Validate an already-parsed YAML document; raise ConfigError naming every bad key."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: the top level must be a mapping of keys, got {raw!r}")
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "\n  ".join(_describe(err) for err in exc.errors())
+        raise ConfigError(f"{origin}: invalid configuration\n  {problems}") from None
+
+
+def load_config(path: Path | None) -> Settings:
+    """Read and validate the YAML file at ``path``; defaults when ``path`` is None."""
+    if path is None:
+        return Settings()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_config(raw, origin=str(path))

@@ -1,0 +1,1 @@
+"""Hardware behind small capability interfaces; drivers implement what their device can."""

@@ -1,0 +1,1 @@
+"""The owner's local page and the JSON API."""

@@ -1,0 +1,78 @@
+"""Start the real ``ukscp run`` process on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+UKSCP = Path(sys.executable).with_name("ukscp")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningCharger:
+    process: subprocess.Popen[str]
+    url: str
+    data_dir: Path
+    client: httpx.Client
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)
+
+
+def start_charger(data_dir: Path, *args: str, ready_timeout: float = 30) -> RunningCharger:
+    port = free_port()
+    process = subprocess.Popen(
+        [str(UKSCP), "run", "--data-dir", str(data_dir), "--host", "127.0.0.1",
+         "--port", str(port), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    deadline = time.monotonic() + ready_timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if "charger ready at" in line:
+            url = line.rsplit(" ", 1)[1].strip()
+            return RunningCharger(process, url, data_dir, httpx.Client(base_url=url, timeout=5))
+    process.kill()
+    raise AssertionError("ukscp did not become ready:\n" + "".join(seen))
+
+
+@pytest.fixture
+def charger_factory(tmp_path: Path) -> Iterator[object]:
+    started: list[RunningCharger] = []
+
+    def factory(*args: str, data_dir: Path | None = None) -> RunningCharger:
+        charger = start_charger(data_dir or tmp_path / "data", *args)
+        started.append(charger)
+        return charger
+
+    yield factory
+    for charger in started:
+        charger.client.close()
+        if charger.process.poll() is None:
+            charger.process.kill()
+            charger.process.wait()
