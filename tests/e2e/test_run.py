@@ -101,7 +101,7 @@ def test_history_survives_a_restart_on_the_same_data_dir(charger_factory: Factor
     assert second.stop() == 0
     after = history(data_dir)
     assert after[: len(before)] == before
-    assert [k for k, _, _ in after[len(before):]][0] == "ChargerStarted"
+    assert next(k for k, _, _ in after[len(before):]) == "ChargerStarted"
     assert [k for k, _, _ in after].count("ChargerStopping") == 2
 
 
