@@ -28,7 +28,7 @@ async def app(tmp_path: Path, clock: VirtualClock) -> AsyncIterator[App]:
     yield built
     built.shutdown("test finished")
     await task
-    built.history.close()
+    built.close()
 
 
 @pytest.fixture

@@ -26,11 +26,13 @@ from ukscp.hardware.sim import SimBoard, SimEV, SimMeter
 from ukscp.history import EventHistory
 from ukscp.limits import Arbiter, Limit, LimitSource
 from ukscp.limits.arbiter import LimitChange
+from ukscp.settings_store import SettingsStore
 from ukscp.web.api import create_api
 
 _log = logging.getLogger(__name__)
 
 HISTORY_FILE = "history.sqlite3"
+SETTINGS_FILE = "settings.sqlite3"
 
 
 @dataclass
@@ -45,7 +47,8 @@ class App:
     controller: EvseController
     charger: Charger
     api: FastAPI
-    sim_ev: SimEV | None
+    store: SettingsStore
+    sim: SimulatedEv | None
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[str], None]) -> int:
         """Serve until ``stop`` is set, then shut down cleanly; returns the exit code."""
@@ -64,7 +67,7 @@ class App:
         self.shutdown("stop requested (signal)")
         server.should_exit = True
         await asyncio.gather(controller_task, server_task, return_exceptions=True)
-        self.history.close()
+        self.close()
         return 0
 
     def start(self) -> None:
@@ -73,8 +76,15 @@ class App:
         self.controller.apply_limit(
             self.arbiter.current.amps, self.arbiter.current.phases, self.arbiter.current.source
         )
-        if self.sim_ev is not None and self.settings.hardware.sim_plug_at_start:
-            self.sim_ev.plug_in()
+        if self.sim is not None:
+            self.sim.restore()
+            if self.settings.hardware.sim_plug_at_start:
+                self.sim.plug()
+
+    def close(self) -> None:
+        """Close the databases (after :meth:`shutdown` and the tasks have ended)."""
+        self.history.close()
+        self.store.close()
 
     def shutdown(self, reason: str) -> None:
         """Make the EVSE safe and record why the charger stops."""
@@ -127,6 +137,7 @@ def build_app(settings: Settings, clock: Clock) -> App:
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
+    store = SettingsStore(data_dir / SETTINGS_FILE)
     bus = EventBus()
     history = EventHistory(data_dir / HISTORY_FILE)
     history.attach(bus)
@@ -168,7 +179,8 @@ def build_app(settings: Settings, clock: Clock) -> App:
 
     arbiter.subscribe(on_limit_change)
 
-    charger = Charger(clock, controller, arbiter, meter, SimulatedEv(sim_ev))
+    sim = SimulatedEv(sim_ev, store)
+    charger = Charger(clock, controller, arbiter, meter, sim)
     return App(
         settings=settings,
         clock=clock,
@@ -178,5 +190,6 @@ def build_app(settings: Settings, clock: Clock) -> App:
         controller=controller,
         charger=charger,
         api=create_api(charger),
-        sim_ev=sim_ev,
+        store=store,
+        sim=sim,
     )

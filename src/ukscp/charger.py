@@ -7,6 +7,7 @@ from ukscp.evse.controller import EvseController
 from ukscp.hardware.protocols import EnergyMeter, Meter
 from ukscp.hardware.sim import SimEV
 from ukscp.limits import Arbiter, ArbitratedLimit, Limit, LimitSource
+from ukscp.settings_store import SettingsStore
 from ukscp.web.schemas import LimitView, SessionView, SimResult, StatusView
 
 EMS_SLOT = "ems"
@@ -18,20 +19,36 @@ def limit_view(limit: ArbitratedLimit) -> LimitView:
 
 
 class SimulatedEv:
-    """The simulator's EV, handled as its owner would."""
+    """The simulator's EV, handled as its owner would.
 
-    def __init__(self, ev: SimEV) -> None:
+    Whether the EV is plugged in is kept in the settings store: a real EV stays
+    plugged in while its charger loses power, so after a restart the simulated
+    one is still there, and the charger sees a power restoration, not a plug-in.
+    """
+
+    _PLUGGED_KEY = "sim.ev.plugged"
+
+    def __init__(self, ev: SimEV, store: SettingsStore) -> None:
         self._ev = ev
+        self._store = store
+
+    def restore(self) -> bool:
+        """Put the EV back as it was when the charger went down; True if it is plugged in."""
+        if self._store.get(self._PLUGGED_KEY, False) and not self._ev.plugged:
+            self._ev.plug_in()
+        return self._ev.plugged
 
     def plug(self) -> SimResult:
         """Plug the EV in (no effect if it already is)."""
         if not self._ev.plugged:
+            self._store.set(self._PLUGGED_KEY, True)
             self._ev.plug_in()
         return self._result()
 
     def unplug(self) -> SimResult:
         """Unplug the EV (no effect if it is not plugged in)."""
         if self._ev.plugged:
+            self._store.set(self._PLUGGED_KEY, False)
             self._ev.unplug()
         return self._result()
 
