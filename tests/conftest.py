@@ -12,6 +12,8 @@ import pytest
 from ukscp.app import App, build_app
 from ukscp.clock import VirtualClock
 from ukscp.config import Settings
+from ukscp.regulation.delay_gate import draw_delay_s
+from ukscp.regulation.random_delay import Draw
 
 
 @pytest.fixture
@@ -20,9 +22,15 @@ def clock() -> VirtualClock:
 
 
 @pytest.fixture
-async def app(tmp_path: Path, clock: VirtualClock) -> AsyncIterator[App]:
+def draw() -> Draw:
+    """How the charger under test draws random delays; override in a module to fix it."""
+    return draw_delay_s
+
+
+@pytest.fixture
+async def app(tmp_path: Path, clock: VirtualClock, draw: Draw) -> AsyncIterator[App]:
     """The charger as ``ukscp run`` builds it, running on the virtual clock."""
-    built = build_app(Settings(data_dir=tmp_path / "data"), clock)
+    built = build_app(Settings(data_dir=tmp_path / "data"), clock, draw=draw)
     built.start()
     task = asyncio.create_task(built.controller.run())
     yield built

@@ -20,12 +20,28 @@ import ukscp
 from ukscp.charger import Charger, SimulatedEv
 from ukscp.clock import Clock
 from ukscp.config import ConfigError, Settings
-from ukscp.events import ChargerStarted, ChargerStopping, EventBus, LimitChanged
+from ukscp.events import (
+    ChargerStarted,
+    ChargerStopping,
+    EventBus,
+    LimitChanged,
+    SessionEnded,
+    SessionStarted,
+)
 from ukscp.evse.controller import EvseController
+from ukscp.evse.state_machine import CONNECTED_STATES
+from ukscp.hardware.protocols import Board
 from ukscp.hardware.sim import SimBoard, SimEV, SimMeter
 from ukscp.history import EventHistory
 from ukscp.limits import Arbiter, Limit, LimitSource
 from ukscp.limits.arbiter import LimitChange
+from ukscp.regulation.delay_gate import (
+    RandomDelayEnabledChanged,
+    RandomDelayGate,
+    RandomDelayMaxDurationChanged,
+    draw_delay_s,
+)
+from ukscp.regulation.random_delay import DelaySettings, Draw, Policy
 from ukscp.settings_store import SettingsStore
 from ukscp.web.api import create_api
 
@@ -33,6 +49,9 @@ _log = logging.getLogger(__name__)
 
 HISTORY_FILE = "history.sqlite3"
 SETTINGS_FILE = "settings.sqlite3"
+SESSION_ACTIVE_KEY = "evse.session_active"
+DELAY_ENABLED_KEY = "random_delay.enabled"
+DELAY_MAX_KEY = "random_delay.max_duration_s"
 
 
 @dataclass
@@ -44,7 +63,9 @@ class App:
     bus: EventBus
     history: EventHistory
     arbiter: Arbiter
+    board: Board
     controller: EvseController
+    gate: RandomDelayGate
     charger: Charger
     api: FastAPI
     store: SettingsStore
@@ -71,15 +92,25 @@ class App:
         return 0
 
     def start(self) -> None:
-        """Record the start and bring the simulated EV in if asked to."""
+        """Record the start, offer the first limit, and bring the simulated EV in if asked.
+
+        A session that was active when the charger went down, with the EV still
+        connected now, makes this start a power restoration: a relevant time for
+        the randomised delay. A first start on a fresh data directory, or an EV
+        plugged in after start (``--sim-plug``), is not.
+        """
         self.bus.publish(ChargerStarted(at=self.clock.now(), version=ukscp.__version__))
-        self.controller.apply_limit(
-            self.arbiter.current.amps, self.arbiter.current.phases, self.arbiter.current.source
-        )
         if self.sim is not None:
             self.sim.restore()
-            if self.settings.hardware.sim_plug_at_start:
-                self.sim.plug()
+        if self.store.get(SESSION_ACTIVE_KEY, False) and self.board.pilot_state() in (
+            CONNECTED_STATES
+        ):
+            self.gate.power_restored()
+        else:
+            current = self.arbiter.current
+            self.controller.apply_limit(current.amps, current.phases, current.source)
+        if self.sim is not None and self.settings.hardware.sim_plug_at_start:
+            self.sim.plug()
 
     def close(self) -> None:
         """Close the databases (after :meth:`shutdown` and the tasks have ended)."""
@@ -89,6 +120,7 @@ class App:
     def shutdown(self, reason: str) -> None:
         """Make the EVSE safe and record why the charger stops."""
         self.bus.publish(ChargerStopping(at=self.clock.now(), reason=reason))
+        self.gate.close()
         self.controller.stop()
 
 
@@ -131,8 +163,45 @@ def _refuse_unbuilt_features(settings: Settings) -> None:
             raise ConfigError(f"{key}: this feature is not available in ukscp {ukscp.__version__}")
 
 
-def build_app(settings: Settings, clock: Clock) -> App:
-    """Build the whole charger from ``settings``."""
+def _delay_settings(settings: Settings, store: SettingsStore) -> DelaySettings:
+    """The config file's delay settings, with what the owner or CSMS changed since on top."""
+    evse = settings.evse_manager
+    return DelaySettings(
+        enabled=store.get(DELAY_ENABLED_KEY, evse.uk_smartcharging_random_delay_enable),
+        max_duration_s=store.get(
+            DELAY_MAX_KEY, evse.uk_smartcharging_random_delay_max_duration
+        ),
+        at_any_change=evse.uk_smartcharging_random_delay_at_any_change,
+        policy=Policy(evse.uk_smartcharging_random_delay_policy),
+    )
+
+
+def _persist_runtime_state(bus: EventBus, store: SettingsStore, gate: RandomDelayGate) -> None:
+    """Keep what must survive a restart: delay settings, and whether a session is active."""
+
+    def session_started(_: SessionStarted) -> None:
+        store.set(SESSION_ACTIVE_KEY, True)
+        gate.ev_plugged()
+
+    def session_ended(_: SessionEnded) -> None:
+        store.set(SESSION_ACTIVE_KEY, False)
+        gate.ev_unplugged()
+
+    bus.subscribe(SessionStarted, session_started)
+    bus.subscribe(SessionEnded, session_ended)
+    bus.subscribe(
+        RandomDelayEnabledChanged, lambda event: store.set(DELAY_ENABLED_KEY, event.enabled)
+    )
+    bus.subscribe(
+        RandomDelayMaxDurationChanged, lambda event: store.set(DELAY_MAX_KEY, event.new_s)
+    )
+
+
+def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) -> App:
+    """Build the whole charger from ``settings``.
+
+    ``draw`` picks each random delay; only tests and the fleet simulator pass another.
+    """
     _refuse_unbuilt_features(settings)
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -161,7 +230,7 @@ def build_app(settings: Settings, clock: Clock) -> App:
         supply_phases=settings.supply.phases,
     )
 
-    def on_limit_change(change: LimitChange) -> None:
+    def record_limit_change(change: LimitChange) -> None:
         bus.publish(
             LimitChanged(
                 at=clock.now(),
@@ -175,19 +244,31 @@ def build_app(settings: Settings, clock: Clock) -> App:
                 cleared=change.cleared,
             )
         )
-        controller.apply_limit(change.new.amps, change.new.phases, change.cause.source)
 
-    arbiter.subscribe(on_limit_change)
+    arbiter.subscribe(record_limit_change)
+    gate = RandomDelayGate(
+        clock=clock,
+        bus=bus,
+        apply=controller.apply_limit,
+        ev_connected=lambda: controller.ev_connected,
+        initial=arbiter.current,
+        settings=_delay_settings(settings, store),
+        draw=draw,
+    )
+    arbiter.subscribe(gate.on_limit_change)
+    _persist_runtime_state(bus, store, gate)
 
     sim = SimulatedEv(sim_ev, store)
-    charger = Charger(clock, controller, arbiter, meter, sim)
+    charger = Charger(clock, controller, arbiter, gate, meter, sim)
     return App(
         settings=settings,
         clock=clock,
         bus=bus,
         history=history,
         arbiter=arbiter,
+        board=board,
         controller=controller,
+        gate=gate,
         charger=charger,
         api=create_api(charger),
         store=store,

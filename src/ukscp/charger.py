@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from ukscp.clock import Clock
 from ukscp.evse.controller import EvseController
 from ukscp.hardware.protocols import EnergyMeter, Meter
 from ukscp.hardware.sim import SimEV
 from ukscp.limits import Arbiter, ArbitratedLimit, Limit, LimitSource
+from ukscp.regulation.delay_gate import RandomDelayGate
 from ukscp.settings_store import SettingsStore
-from ukscp.web.schemas import LimitView, SessionView, SimResult, StatusView
+from ukscp.web.schemas import LimitView, RandomDelayView, SessionView, SimResult, StatusView
 
 EMS_SLOT = "ems"
+OWNER = "owner"  # the source of actions taken on the local page or API
 
 
 def limit_view(limit: ArbitratedLimit) -> LimitView:
@@ -72,12 +76,14 @@ class Charger:
         clock: Clock,
         controller: EvseController,
         arbiter: Arbiter,
+        gate: RandomDelayGate,
         meter: Meter,
         sim: SimulatedEv | None,
     ) -> None:
         self._clock = clock
         self._controller = controller
         self._arbiter = arbiter
+        self._gate = gate
         self._meter = meter
         self._sim = sim
 
@@ -111,7 +117,32 @@ class Charger:
             energy_import_wh=round(register, 3),
             session=session,
             limit=limit_view(self._arbiter.current),
+            random_delay=self.random_delay(),
         )
+
+    def random_delay(self) -> RandomDelayView:
+        """The randomised delay's settings and countdown."""
+        return RandomDelayView.model_validate(asdict(self._gate.status()))
+
+    def enable_random_delay(self) -> RandomDelayView:
+        """The owner switches the randomised delay on."""
+        self._gate.enable(source=OWNER)
+        return self.random_delay()
+
+    def disable_random_delay(self) -> RandomDelayView:
+        """The owner switches the randomised delay off (a running one ends now)."""
+        self._gate.disable(source=OWNER)
+        return self.random_delay()
+
+    def cancel_random_delay(self) -> RandomDelayView:
+        """The owner overrides the running delay: the held change applies now."""
+        self._gate.cancel(source=OWNER)
+        return self.random_delay()
+
+    def set_random_delay_max(self, seconds: int) -> RandomDelayView:
+        """The owner sets the maximum delay (0..1800 s)."""
+        self._gate.set_max_duration(seconds, source=OWNER)
+        return self.random_delay()
 
     def set_ems_limit(self, amps: float) -> LimitView:
         """Set the local energy manager's limit."""

@@ -44,7 +44,10 @@ async def test_ems_limit_binds_and_is_reported_as_the_source(
     await api.post("/api/v1/sim/plug")
     response = await api.post("/api/v1/limits/ems", json={"amps": 12.5})
     assert response.json() == {
-        "amps": 12.5, "phases": 1, "source": "ems", "reason": "local energy manager"
+        "amps": 12.5,
+        "phases": 1,
+        "source": "ems",
+        "reason": "local energy manager",
     }
     await clock.advance(1)
     status = (await api.get("/api/v1/status")).json()
@@ -127,6 +130,11 @@ async def test_sim_unplug_ends_the_session(api: httpx.AsyncClient, clock: Virtua
 
 async def test_openapi_publishes_every_route(api: httpx.AsyncClient):
     paths = (await api.get("/openapi.json")).json()["paths"]
-    for path in ("/api/v1/status", "/api/v1/limits/ems", "/api/v1/sim/plug",
-                 "/api/v1/sim/unplug", "/api/v1/sim/pause"):
+    for path in (
+        "/api/v1/status",
+        "/api/v1/limits/ems",
+        "/api/v1/sim/plug",
+        "/api/v1/sim/unplug",
+        "/api/v1/sim/pause",
+    ):
         assert path in paths

@@ -37,8 +37,16 @@ def test_history_stores_kind_source_and_detail(tmp_path: Path):
     bus = EventBus()
     history.attach(bus)
     bus.publish(
-        LimitChanged(at=AT, source="ems", old_amps=32, new_amps=10, old_phases=1,
-                     new_phases=1, binding_source="ems", reason="pv")
+        LimitChanged(
+            at=AT,
+            source="ems",
+            old_amps=32,
+            new_amps=10,
+            old_phases=1,
+            new_phases=1,
+            binding_source="ems",
+            reason="pv",
+        )
     )
     [record] = history.recent()
     assert (record.kind, record.source, record.at) == ("LimitChanged", "ems", AT)

@@ -209,10 +209,12 @@ def test_plug_in_start_is_not_delayed():
     assert out.decision.cause.key is Trigger.PLUG_IN
 
 
-def test_plug_in_start_is_not_delayed_under_always_policy():
+def test_plug_in_start_is_delayed_under_always_policy():
     state = initial_state(Offer(16, 1), settings=DelaySettings(policy=Policy.ALWAYS))
-    _, out = run(state, EvPlugged())
-    assert out.started is None
+    _, out = run(state, EvPlugged(), draw=lambda _: 42)
+    assert out.started is not None
+    assert out.started.duration_s == 42
+    assert out.offer.amps == 0
 
 
 def test_no_delay_when_ev_not_connected():
@@ -548,9 +550,36 @@ def test_safety_stop_during_delay_takes_effect_at_once():
 
 def test_supply_decrease_below_held_value_takes_effect_at_once():
     state, _ = delayed(state_at(16), 32, S.OCPP)
-    _, out = run(state, change(state, 10, S.SUPPLY), now=20.0)
+    state, out = run(state, change(state, 10, S.SUPPLY), now=20.0)
     assert out.offer == Offer(10, 1)
-    assert out.ended.reason is EndReason.SUPERSEDED
+    assert out.ended is None
+    assert state.delay is not None
+
+
+def test_ems_decrease_below_held_value_lowers_the_hold_and_the_delay_goes_on():
+    state, _ = delayed(state_at(16), 32, S.OCPP, seconds=300)  # holding 16 A
+    state, out = run(state, change(state, 10, S.EMS), now=10.0)
+    assert out.offer.amps == 10
+    assert state.delay is not None and state.delay.deadline == 300
+    state, out = run(state, change(state, 24, S.EMS), now=20.0)
+    assert out.offer.amps == 10  # the rise waits with the OCPP change
+
+
+def test_ems_increase_during_delay_waits_for_it():
+    # PV surplus moving during an OCPP-caused delay must not release the OCPP start early.
+    state, _ = delayed(state_at(0), 16, S.OCPP, seconds=300)
+    state, out = run(state, change(state, 10, S.EMS), now=20.0)
+    assert out.offer.amps == 0
+    assert out.ended is None
+    state, out = run(state, TimerExpired(state.delay.delay_id), now=300.0)
+    assert out.offer == Offer(10, 1)
+
+
+def test_randomised_change_during_delay_waits_for_it():
+    state, _ = delayed(state_at(0), 16, S.OCPP, seconds=300)
+    state, out = run(state, change(state, 20, S.OCPP, randomised=True), now=20.0)
+    assert out.offer.amps == 0
+    assert state.delay is not None
 
 
 def test_supply_decrease_still_above_held_value_keeps_holding():
@@ -744,3 +773,12 @@ def test_status_while_running():
 def test_status_remaining_rounds_up():
     state, _ = delayed(state_at(0), 16, S.OCPP, seconds=300)
     assert status(state, 299.5).remaining_s == 1
+
+
+def test_settings_accept_the_policy_as_config_text():
+    assert DelaySettings(policy="always").policy is Policy.ALWAYS
+
+
+def test_settings_refuse_an_unknown_policy():
+    with pytest.raises(ValueError, match="by_source, always"):
+        DelaySettings(policy="sometimes")

@@ -11,7 +11,7 @@ writes.
 Wiring, in the composition root::
 
     gate = RandomDelayGate(clock=clock, bus=bus, apply=controller.apply_limit,
-                           ev_connected=controller.ev_connected,
+                           ev_connected=lambda: controller.ev_connected,
                            initial=arbiter.current, settings=settings)
     arbiter.subscribe(gate.on_limit_change)
 
@@ -299,7 +299,13 @@ class RandomDelayGate:
         self._timer = None
         self._timer_for = wanted
         if delay is not None:
-            self._timer = asyncio.get_running_loop().create_task(
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                raise RuntimeError(
+                    "RandomDelayGate needs a running event loop to time a delay"
+                ) from None
+            self._timer = loop.create_task(
                 self._expire_at(delay.delay_id, delay.deadline),
                 name=f"random-delay-{delay.delay_id}",
             )

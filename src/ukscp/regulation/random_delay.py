@@ -124,7 +124,7 @@ class EndReason(StrEnum):
     CANCELLED = "cancelled"  # cancel(): the owner's (or CSMS's) override
     RETURNED_TO_HELD = "returned_to_held"  # the request came back to the held value
     DISABLED = "disabled"  # the delay was switched off
-    SUPERSEDED = "superseded"  # a change no policy delays (DSR, owner, ...) took effect
+    SUPERSEDED = "superseded"  # an owner override or a DSR event took effect
     EV_DISCONNECTED = "ev_disconnected"  # no EV, no flow to delay
     MAX_REDUCED = "max_reduced"  # the maximum was lowered below the time already waited
 
@@ -220,6 +220,9 @@ class Cause:
 DELAY: Final = True
 NO_DELAY: Final = False
 
+OVERRIDES: Final = frozenset({LimitSource.OWNER, LimitSource.DSR})
+"""Causes that end a running delay at once: the owner's override and DSR (regulation 11)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Rule:
@@ -231,7 +234,7 @@ class Rule:
 
     def delays(self, policy: Policy) -> bool:
         """This row's answer under ``policy``."""
-        return self.by_source if policy is Policy.BY_SOURCE else self.always
+        return self.by_source if policy == Policy.BY_SOURCE else self.always
 
 
 _DSR = (
@@ -274,8 +277,8 @@ _RANDOMISED = (
     "a CSMS that randomises): regulation 11 asks for no second one"
 )
 _PLUG_IN = (
-    "the user chose the moment of plugging in: random by nature; the limit did not change, "
-    "so no policy holds it"
+    "the user chose the moment of plugging in: random by nature (``always``, like EVerest, "
+    "still delays this start of electricity flow)"
 )
 _EV_PAUSE = (
     "the EV pauses or resumes within the offer it already has: random by nature, "
@@ -294,7 +297,7 @@ _D = Direction
 # flagged randomised, the RANDOMISED row too; it is delayed only if every row it
 # matches says DELAY. ``always`` keeps NO_DELAY where no policy may hold a
 # value: DSR (regulation 11), safety and protective decreases (regulation 8),
-# and a plug-in, which is not a change of the limit.
+# and an EV's own pause, which does not change the offer.
 POLICY_TABLE: Final[Mapping[tuple[CauseKey, Direction], Rule]] = MappingProxyType(
     {
         # (cause,            change):        Rule(by_source, always,   why)
@@ -334,7 +337,7 @@ POLICY_TABLE: Final[Mapping[tuple[CauseKey, Direction], Rule]] = MappingProxyTyp
         (_T.RANDOMISED, _D.STOP): Rule(NO_DELAY, DELAY, _RANDOMISED),
         (_T.RANDOMISED, _D.INCREASE): Rule(NO_DELAY, DELAY, _RANDOMISED),
         (_T.RANDOMISED, _D.DECREASE): Rule(NO_DELAY, DELAY, _RANDOMISED),
-        (_T.PLUG_IN, _D.START): Rule(NO_DELAY, NO_DELAY, _PLUG_IN),
+        (_T.PLUG_IN, _D.START): Rule(NO_DELAY, DELAY, _PLUG_IN),
         (_T.EV_PAUSE, _D.STOP): Rule(NO_DELAY, NO_DELAY, _EV_PAUSE),
         (_T.EV_PAUSE, _D.START): Rule(NO_DELAY, NO_DELAY, _EV_PAUSE),
         (_T.RESTORATION, _D.START): Rule(DELAY, DELAY, _RESTORATION),
@@ -416,8 +419,15 @@ class DelaySettings:
 
     def __post_init__(self) -> None:
         validate_max_duration(self.max_duration_s)
-        if not isinstance(self.policy, Policy):
-            raise ValueError(f"random delay policy must be a Policy, got {self.policy!r}")
+        # The config file spells the policy as text; accept it, refuse anything unknown.
+        try:
+            policy = Policy(self.policy)
+        except ValueError:
+            choices = ", ".join(p.value for p in Policy)
+            raise ValueError(
+                f"random delay policy must be one of {choices}, got {self.policy!r}"
+            ) from None
+        object.__setattr__(self, "policy", policy)
 
 
 # --------------------------------------------------------------------------- state
@@ -800,18 +810,24 @@ def _on_limit_during_delay(
         # Joins the running delay: never restarts or extends it.
         decision = Decision(event.cause, direction, delayed=True, why=why)
         return _hold(state, decision)
-    lowering = direction in (Direction.DECREASE, Direction.STOP)
-    if lowering and classify(delay.held, event.new) not in (Direction.DECREASE, Direction.STOP):
-        # A lowered limit the held value already respects: lifting the hold
-        # here would let the delayed change through early, at a higher value.
-        decision = Decision(
-            event.cause, direction, delayed=False, why=why + "; the held value is already within it"
-        )
-        return _hold(state, decision)
-    # A change no policy delays takes effect now, and the latest request with it.
-    state, out = _end(state, EndReason.SUPERSEDED, now)
-    decision = Decision(event.cause, direction, delayed=False, why=why)
-    return state, replace(out, decision=decision)
+    if event.cause.key in OVERRIDES:
+        # The owner's override or a DSR event takes effect now, and the latest request with it.
+        state, out = _end(state, EndReason.SUPERSEDED, now)
+        decision = Decision(event.cause, direction, delayed=False, why=why)
+        return state, replace(out, decision=decision)
+    if classify(delay.held, event.new) in (Direction.DECREASE, Direction.STOP):
+        # Below the held value (a protective cap, a falling PV surplus): the EVSE goes
+        # down now, and the delayed change still waits for the rest of the delay.
+        lowered = replace(delay, held=event.new)
+        state = replace(state, offered=lowered.held, delay=lowered)
+        decision = Decision(event.cause, direction, delayed=False, why=why + "; hold lowered")
+        return state, Output(offer=state.offered, decision=decision)
+    # Anything else waits with the running delay: releasing it would let the change
+    # that started the delay through early.
+    decision = Decision(
+        event.cause, direction, delayed=False, why=why + "; waits for the running delay"
+    )
+    return _hold(state, decision)
 
 
 def _on_set_max(state: DelayState, seconds: int, now: float) -> tuple[DelayState, Output]:

@@ -13,7 +13,14 @@ from fastapi import APIRouter, FastAPI
 
 import ukscp
 from ukscp.web.errors import ApiError, install_error_handlers
-from ukscp.web.schemas import EmsLimitRequest, LimitView, SimResult, StatusView
+from ukscp.web.schemas import (
+    EmsLimitRequest,
+    LimitView,
+    MaxDurationRequest,
+    RandomDelayView,
+    SimResult,
+    StatusView,
+)
 
 
 class SimControls(Protocol):
@@ -47,6 +54,26 @@ class ChargerService(Protocol):
         """Remove the local energy manager's limit; returns the arbitrated limit."""
         ...
 
+    def random_delay(self) -> RandomDelayView:
+        """The randomised delay's settings and countdown."""
+        ...
+
+    def enable_random_delay(self) -> RandomDelayView:
+        """Switch the randomised delay on."""
+        ...
+
+    def disable_random_delay(self) -> RandomDelayView:
+        """Switch the randomised delay off."""
+        ...
+
+    def cancel_random_delay(self) -> RandomDelayView:
+        """End the running delay now."""
+        ...
+
+    def set_random_delay_max(self, seconds: int) -> RandomDelayView:
+        """Set the maximum delay."""
+        ...
+
     @property
     def sim(self) -> SimControls | None:
         """The simulator's controls, or None on real hardware."""
@@ -77,6 +104,31 @@ def create_api(charger: ChargerService) -> FastAPI:
     async def clear_ems_limit() -> LimitView:
         """Remove the limit of a local energy manager."""
         return charger.clear_ems_limit()
+
+    @api.get("/random-delay", response_model=RandomDelayView, tags=["random delay"])
+    async def get_random_delay() -> RandomDelayView:
+        """Settings and countdown of the randomised delay (regulation 11)."""
+        return charger.random_delay()
+
+    @api.put("/random-delay", response_model=RandomDelayView, tags=["random delay"])
+    async def put_random_delay(body: MaxDurationRequest) -> RandomDelayView:
+        """Set the maximum delay, whole seconds 0..1800 (0: no delay)."""
+        return charger.set_random_delay_max(body.max_duration_s)
+
+    @api.post("/random-delay/enable", response_model=RandomDelayView, tags=["random delay"])
+    async def enable_random_delay() -> RandomDelayView:
+        """Switch the randomised delay on."""
+        return charger.enable_random_delay()
+
+    @api.post("/random-delay/disable", response_model=RandomDelayView, tags=["random delay"])
+    async def disable_random_delay() -> RandomDelayView:
+        """Switch the randomised delay off; a running delay ends and its change applies."""
+        return charger.disable_random_delay()
+
+    @api.post("/random-delay/cancel", response_model=RandomDelayView, tags=["random delay"])
+    async def cancel_random_delay() -> RandomDelayView:
+        """The owner's override: end the running delay now; the next one is unaffected."""
+        return charger.cancel_random_delay()
 
     def _sim() -> SimControls:
         if charger.sim is None:

@@ -28,6 +28,31 @@ class SessionView(_Body):
     energy_wh: float
 
 
+class RandomDelayView(_Body):
+    """The randomised delay of regulation 11: settings and the running countdown."""
+
+    enabled: bool
+    max_duration_s: int = Field(description="Largest delay drawn, whole seconds 0..1800.")
+    at_any_change: bool = Field(description="Increases and decreases count, not only start/stop.")
+    policy: str = Field(description="by_source (ukscp) or always (EVerest).")
+    running: bool
+    remaining_s: int = Field(description="Seconds until the held change applies.")
+    limit_during_delay_a: float | None = Field(description="Current held while the delay runs.")
+    limit_after_delay_a: float | None = Field(description="Current that applies when it ends.")
+    started_at: datetime | None
+    cause: str | None = Field(description="What caused the delayed change (ocpp, restoration...).")
+    reason: str | None
+    duration_s: int | None = Field(description="The delay drawn for this change.")
+
+
+class MaxDurationRequest(_Body):
+    """A new maximum for the randomised delay."""
+
+    max_duration_s: int = Field(
+        ge=0, le=1800, strict=True, description="Whole seconds 0..1800; 0 means no delay."
+    )
+
+
 class StatusView(_Body):
     """What the charger is doing now."""
 
@@ -42,6 +67,7 @@ class StatusView(_Body):
     energy_import_wh: float = Field(description="The meter's import register.")
     session: SessionView | None
     limit: LimitView
+    random_delay: RandomDelayView
 
 
 class EmsLimitRequest(_Body):
