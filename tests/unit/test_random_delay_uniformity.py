@@ -2,10 +2,12 @@
 
 These tests use real ``secrets`` draws, so they are statistical. The chi-square
 test runs at a fixed significance of 0.001: a correct generator fails it about
-once in a thousand runs, while a biased one (for example a modulo draw that can
-never reach the maximum, or one skewed towards short delays) fails nearly always
-with 10,000 draws. With 601 possible values each is expected about 16.6 times,
-above the usual minimum of 5 for the chi-square approximation.
+once in a thousand runs, while one skewed over the range (towards short delays,
+say, or a modulo bias over a wide span) fails nearly always with 10,000 draws.
+With 601 possible values each is expected about 16.6 times, above the usual
+minimum of 5 for the chi-square approximation. One missing value (a draw that
+never reaches the maximum, as EVerest's does) barely moves a 600-degree
+chi-square, so a separate test with a small maximum checks both ends are drawn.
 """
 
 import secrets
