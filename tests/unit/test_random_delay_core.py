@@ -552,17 +552,22 @@ def test_supply_decrease_below_held_value_takes_effect_at_once():
     state, _ = delayed(state_at(16), 32, S.OCPP)
     state, out = run(state, change(state, 10, S.SUPPLY), now=20.0)
     assert out.offer == Offer(10, 1)
-    assert out.ended is None
-    assert state.delay is not None
+    assert out.ended.reason is EndReason.SUPERSEDED
 
 
-def test_ems_decrease_below_held_value_lowers_the_hold_and_the_delay_goes_on():
+def test_ems_decrease_below_held_value_applies_and_leaves_nothing_to_hold():
     state, _ = delayed(state_at(16), 32, S.OCPP, seconds=300)  # holding 16 A
     state, out = run(state, change(state, 10, S.EMS), now=10.0)
     assert out.offer.amps == 10
-    assert state.delay is not None and state.delay.deadline == 300
-    state, out = run(state, change(state, 24, S.EMS), now=20.0)
-    assert out.offer.amps == 10  # the rise waits with the OCPP change
+    assert state.delay is None
+
+
+def test_safety_rise_during_delay_takes_effect_at_once():
+    state, _ = delayed(state_at(0), 16, S.OCPP, seconds=300)
+    state, _ = run(state, change(state, 0, S.SAFETY), now=5.0)  # returns to held: ends
+    state, _ = delayed(state, 16, S.OCPP, now=6.0)
+    state, out = run(state, change(state, 32, S.SAFETY), now=7.0)
+    assert out.ended.reason is EndReason.SUPERSEDED
 
 
 def test_ems_increase_during_delay_waits_for_it():

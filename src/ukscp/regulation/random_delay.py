@@ -124,7 +124,7 @@ class EndReason(StrEnum):
     CANCELLED = "cancelled"  # cancel(): the owner's (or CSMS's) override
     RETURNED_TO_HELD = "returned_to_held"  # the request came back to the held value
     DISABLED = "disabled"  # the delay was switched off
-    SUPERSEDED = "superseded"  # an owner override or a DSR event took effect
+    SUPERSEDED = "superseded"  # an override, DSR, safety, or a fall below the held value
     EV_DISCONNECTED = "ev_disconnected"  # no EV, no flow to delay
     MAX_REDUCED = "max_reduced"  # the maximum was lowered below the time already waited
 
@@ -220,8 +220,9 @@ class Cause:
 DELAY: Final = True
 NO_DELAY: Final = False
 
-OVERRIDES: Final = frozenset({LimitSource.OWNER, LimitSource.DSR})
-"""Causes that end a running delay at once: the owner's override and DSR (regulation 11)."""
+ENDS_A_DELAY: Final = frozenset({LimitSource.OWNER, LimitSource.DSR, LimitSource.SAFETY})
+"""Causes whose rise ends a running delay at once: the owner's override and DSR
+(regulation 11), and safety, whose path stays free of timers (regulation 8)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -810,20 +811,23 @@ def _on_limit_during_delay(
         # Joins the running delay: never restarts or extends it.
         decision = Decision(event.cause, direction, delayed=True, why=why)
         return _hold(state, decision)
-    if event.cause.key in OVERRIDES:
-        # The owner's override or a DSR event takes effect now, and the latest request with it.
+    lowering = direction in (Direction.DECREASE, Direction.STOP)
+    below_held = classify(delay.held, event.new) in (Direction.DECREASE, Direction.STOP)
+    if lowering and not below_held:
+        # A lowered limit the held value already respects: lifting the hold
+        # here would let the delayed change through early, at a higher value.
+        decision = Decision(
+            event.cause, direction, delayed=False, why=why + "; the held value is already within it"
+        )
+        return _hold(state, decision)
+    if below_held or event.cause.key in ENDS_A_DELAY:
+        # Below the held value nothing is left to hold back; and an owner override,
+        # a DSR event or a safety change takes effect now, the latest request with it.
         state, out = _end(state, EndReason.SUPERSEDED, now)
         decision = Decision(event.cause, direction, delayed=False, why=why)
         return state, replace(out, decision=decision)
-    if classify(delay.held, event.new) in (Direction.DECREASE, Direction.STOP):
-        # Below the held value (a protective cap, a falling PV surplus): the EVSE goes
-        # down now, and the delayed change still waits for the rest of the delay.
-        lowered = replace(delay, held=event.new)
-        state = replace(state, offered=lowered.held, delay=lowered)
-        decision = Decision(event.cause, direction, delayed=False, why=why + "; hold lowered")
-        return state, Output(offer=state.offered, decision=decision)
-    # Anything else waits with the running delay: releasing it would let the change
-    # that started the delay through early.
+    # Any other rise waits with the running delay: releasing it would let the
+    # change that started the delay through early.
     decision = Decision(
         event.cause, direction, delayed=False, why=why + "; waits for the running delay"
     )
