@@ -32,10 +32,13 @@ async def app(tmp_path: Path, clock: VirtualClock, draw: Draw) -> AsyncIterator[
     """The charger as ``ukscp run`` builds it, running on the virtual clock."""
     built = build_app(Settings(data_dir=tmp_path / "data"), clock, draw=draw)
     built.start()
-    task = asyncio.create_task(built.controller.run())
+    tasks = [
+        asyncio.create_task(built.controller.run()),
+        asyncio.create_task(built.default_mode.run()),
+    ]
     yield built
     built.shutdown("test finished")
-    await task
+    await asyncio.gather(*tasks)
     built.close()
 
 

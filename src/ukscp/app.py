@@ -35,6 +35,7 @@ from ukscp.hardware.sim import SimBoard, SimEV, SimMeter
 from ukscp.history import EventHistory
 from ukscp.limits import Arbiter, Limit, LimitSource
 from ukscp.limits.arbiter import LimitChange
+from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import (
     RandomDelayEnabledChanged,
     RandomDelayGate,
@@ -66,6 +67,7 @@ class App:
     board: Board
     controller: EvseController
     gate: RandomDelayGate
+    default_mode: DefaultMode
     charger: Charger
     api: FastAPI
     store: SettingsStore
@@ -82,12 +84,13 @@ class App:
         server = _EmbeddedServer(uvicorn.Config(self.api, log_level="warning", lifespan="off"))
         self.start()
         controller_task = asyncio.create_task(self.controller.run(), name="evse-controller")
+        schedule_task = asyncio.create_task(self.default_mode.run(), name="default-mode")
         server_task = asyncio.create_task(server.serve(sockets=[listener]), name="web-server")
         on_ready(f"http://{web.host}:{port}/")
         await stop.wait()
         self.shutdown("stop requested (signal)")
         server.should_exit = True
-        await asyncio.gather(controller_task, server_task, return_exceptions=True)
+        await asyncio.gather(controller_task, schedule_task, server_task, return_exceptions=True)
         self.close()
         return 0
 
@@ -107,6 +110,8 @@ class App:
         ):
             self.gate.power_restored()
         else:
+            # No session survived the restart: a boost "until the session ends" is over.
+            self.default_mode.on_session_ended()
             current = self.arbiter.current
             self.controller.apply_limit(current.amps, current.phases, current.source)
         if self.sim is not None and self.settings.hardware.sim_plug_at_start:
@@ -120,6 +125,7 @@ class App:
     def shutdown(self, reason: str) -> None:
         """Make the EVSE safe and record why the charger stops."""
         self.bus.publish(ChargerStopping(at=self.clock.now(), reason=reason))
+        self.default_mode.stop()
         self.gate.close()
         self.controller.stop()
 
@@ -257,9 +263,12 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
     )
     arbiter.subscribe(gate.on_limit_change)
     _persist_runtime_state(bus, store, gate)
+    default_mode = DefaultMode(
+        clock, arbiter, store, bus, settings.provisioning.sold_with_dsr_agreement
+    )
 
     sim = SimulatedEv(sim_ev, store)
-    charger = Charger(clock, controller, arbiter, gate, meter, sim)
+    charger = Charger(clock, controller, arbiter, gate, default_mode, meter, sim)
     return App(
         settings=settings,
         clock=clock,
@@ -269,6 +278,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         board=board,
         controller=controller,
         gate=gate,
+        default_mode=default_mode,
         charger=charger,
         api=create_api(charger),
         store=store,

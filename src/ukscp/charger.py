@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
 
 from ukscp.clock import Clock
 from ukscp.evse.controller import EvseController
 from ukscp.hardware.protocols import EnergyMeter, Meter
 from ukscp.hardware.sim import SimEV
 from ukscp.limits import Arbiter, ArbitratedLimit, Limit, LimitSource
+from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import RandomDelayGate
+from ukscp.regulation.schedule import schedule_from_json, windows_from_json
 from ukscp.settings_store import SettingsStore
-from ukscp.web.schemas import LimitView, RandomDelayView, SessionView, SimResult, StatusView
+from ukscp.web.schemas import (
+    LimitView,
+    RandomDelayView,
+    ScheduleView,
+    SessionView,
+    SimResult,
+    StatusView,
+)
 
 EMS_SLOT = "ems"
 OWNER = "owner"  # the source of actions taken on the local page or API
@@ -77,6 +88,7 @@ class Charger:
         controller: EvseController,
         arbiter: Arbiter,
         gate: RandomDelayGate,
+        default_mode: DefaultMode,
         meter: Meter,
         sim: SimulatedEv | None,
     ) -> None:
@@ -84,6 +96,7 @@ class Charger:
         self._controller = controller
         self._arbiter = arbiter
         self._gate = gate
+        self._default_mode = default_mode
         self._meter = meter
         self._sim = sim
 
@@ -118,7 +131,37 @@ class Charger:
             session=session,
             limit=limit_view(self._arbiter.current),
             random_delay=self.random_delay(),
+            charging_allowed_by_schedule=self._default_mode.charging_allowed(),
+            first_use_pending=self._default_mode.first_use_pending,
         )
+
+    def schedule(self) -> ScheduleView:
+        """Charging hours, first use, boost and DSR override."""
+        return ScheduleView.model_validate(self._default_mode.status().to_json())
+
+    def set_schedule(self, body: dict[str, Any]) -> ScheduleView:
+        """The owner sets the charging hours; ValueError in words if they make no sense."""
+        self._default_mode.apply_schedule(schedule_from_json(body))
+        return self.schedule()
+
+    def first_use(self, choice: str, windows: list[dict[str, Any]] | None) -> ScheduleView:
+        """The owner's first-use choice; FirstUseNotPending once it was made."""
+        parsed = None if windows is None else windows_from_json(windows)
+        self._default_mode.first_use(choice, parsed)
+        return self.schedule()
+
+    def boost(self, until: datetime | None, duration_s: int | None) -> ScheduleView:
+        """Charge now: until a time, for a duration, or for the rest of the session."""
+        end: datetime | timedelta | None = until
+        if duration_s is not None:
+            end = timedelta(seconds=duration_s)
+        self._default_mode.boost(end)
+        return self.schedule()
+
+    def cancel_boost(self) -> ScheduleView:
+        """End the boost; the charging hours apply again."""
+        self._default_mode.cancel_boost()
+        return self.schedule()
 
     def random_delay(self) -> RandomDelayView:
         """The randomised delay's settings and countdown."""

@@ -110,6 +110,19 @@ class UpdateSettings(_Section):
     check_interval_h: Annotated[float, Field(gt=0)] = 24
 
 
+class ProvisioningSettings(_Section):
+    sold_with_dsr_agreement: bool = Field(
+        False,
+        description="Sold under a DSR agreement: regulation 10's default mode does not apply.",
+    )
+
+
+class MeteringSettings(_Section):
+    raw_retention_h: float = Field(
+        48, ge=1, le=24 * 31, description="Hours of raw 1 s samples kept before rollup only."
+    )
+
+
 class Settings(_Section):
     """Everything the charger can be configured with."""
 
@@ -122,6 +135,8 @@ class Settings(_Section):
     dsr: DsrSettings = DsrSettings()
     integrity: IntegritySettings = IntegritySettings()
     updates: UpdateSettings = UpdateSettings()
+    provisioning: ProvisioningSettings = ProvisioningSettings()
+    metering: MeteringSettings = MeteringSettings()
 
 
 def _describe(error: Any) -> str:

@@ -36,7 +36,14 @@ class RunningCharger:
         return self.process.wait(timeout=timeout)
 
 
-def start_charger(data_dir: Path, *args: str, ready_timeout: float = 30) -> RunningCharger:
+def start_charger(
+    data_dir: Path, *args: str, ready_timeout: float = 30, any_time: bool = True
+) -> RunningCharger:
+    """Start ``ukscp run``; with ``any_time`` the owner's first-use choice is "remove".
+
+    The charger ships with off-peak default hours (regulation 10); tests that run at
+    any hour of the day make the owner's choice so that charging is allowed.
+    """
     port = free_port()
     process = subprocess.Popen(
         [str(UKSCP), "run", "--data-dir", str(data_dir), "--host", "127.0.0.1",
@@ -56,7 +63,12 @@ def start_charger(data_dir: Path, *args: str, ready_timeout: float = 30) -> Runn
         seen.append(line)
         if "charger ready at" in line:
             url = line.rsplit(" ", 1)[1].strip()
-            return RunningCharger(process, url, data_dir, httpx.Client(base_url=url, timeout=5))
+            charger = RunningCharger(process, url, data_dir, httpx.Client(base_url=url, timeout=5))
+            if any_time and charger.client.get("/api/v1/schedule").json()["first_use_pending"]:
+                remove = {"choice": "remove"}
+                choice = charger.client.post("/api/v1/schedule/first-use", json=remove)
+                assert choice.status_code == 200, choice.text
+            return charger
     process.kill()
     raise AssertionError("ukscp did not become ready:\n" + "".join(seen))
 
@@ -65,8 +77,8 @@ def start_charger(data_dir: Path, *args: str, ready_timeout: float = 30) -> Runn
 def charger_factory(tmp_path: Path) -> Iterator[object]:
     started: list[RunningCharger] = []
 
-    def factory(*args: str, data_dir: Path | None = None) -> RunningCharger:
-        charger = start_charger(data_dir or tmp_path / "data", *args)
+    def factory(*args: str, data_dir: Path | None = None, any_time: bool = True) -> RunningCharger:
+        charger = start_charger(data_dir or tmp_path / "data", *args, any_time=any_time)
         started.append(charger)
         return charger
 

@@ -7,17 +7,25 @@ event loop, never on a worker thread beside it.
 
 from __future__ import annotations
 
-from typing import Protocol
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Protocol
 
 from fastapi import APIRouter, FastAPI
 
 import ukscp
+from ukscp.regulation.default_mode import FirstUseNotPending
 from ukscp.web.errors import ApiError, install_error_handlers
 from ukscp.web.schemas import (
+    BoostBody,
     EmsLimitRequest,
+    FirstUseBody,
     LimitView,
     MaxDurationRequest,
     RandomDelayView,
+    ScheduleBody,
+    ScheduleView,
     SimResult,
     StatusView,
 )
@@ -74,10 +82,41 @@ class ChargerService(Protocol):
         """Set the maximum delay."""
         ...
 
+    def schedule(self) -> ScheduleView:
+        """Charging hours, first use, boost and DSR override."""
+        ...
+
+    def set_schedule(self, body: dict[str, Any]) -> ScheduleView:
+        """Set the charging hours (ValueError when they make no sense)."""
+        ...
+
+    def first_use(self, choice: str, windows: list[dict[str, Any]] | None) -> ScheduleView:
+        """Record the first-use choice (FirstUseNotPending once made)."""
+        ...
+
+    def boost(self, until: datetime | None, duration_s: int | None) -> ScheduleView:
+        """Charge now."""
+        ...
+
+    def cancel_boost(self) -> ScheduleView:
+        """End the boost."""
+        ...
+
     @property
     def sim(self) -> SimControls | None:
         """The simulator's controls, or None on real hardware."""
         ...
+
+
+@contextlib.contextmanager
+def _refused_in_words() -> Iterator[None]:
+    """Turn the domain's refusals into API errors: 409 for a conflict, 422 for bad values."""
+    try:
+        yield
+    except FirstUseNotPending as exc:
+        raise ApiError(409, str(exc)) from None
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
 
 
 def create_api(charger: ChargerService) -> FastAPI:
@@ -129,6 +168,36 @@ def create_api(charger: ChargerService) -> FastAPI:
     async def cancel_random_delay() -> RandomDelayView:
         """The owner's override: end the running delay now; the next one is unaffected."""
         return charger.cancel_random_delay()
+
+    @api.get("/schedule", response_model=ScheduleView, tags=["charging hours"])
+    async def get_schedule() -> ScheduleView:
+        """Charging hours (regulation 10), first-use state, boost."""
+        return charger.schedule()
+
+    @api.put("/schedule", response_model=ScheduleView, tags=["charging hours"])
+    async def put_schedule(body: ScheduleBody) -> ScheduleView:
+        """Set the charging hours: default off-peak, custom windows, or removed."""
+        with _refused_in_words():
+            return charger.set_schedule(body.model_dump(exclude_none=True))
+
+    @api.post("/schedule/first-use", response_model=ScheduleView, tags=["charging hours"])
+    async def first_use(body: FirstUseBody) -> ScheduleView:
+        """The owner's first-use choice: accept the default hours, remove them, or set others."""
+        windows = None if body.windows is None else [w.model_dump() for w in body.windows]
+        with _refused_in_words():
+            return charger.first_use(body.choice, windows)
+
+    @api.post("/boost", response_model=ScheduleView, tags=["charging hours"])
+    async def boost(body: BoostBody | None = None) -> ScheduleView:
+        """Charge now, whatever the hours: until a time, for a while, or for this session."""
+        body = body or BoostBody()
+        with _refused_in_words():
+            return charger.boost(body.until, body.duration_s)
+
+    @api.delete("/boost", response_model=ScheduleView, tags=["charging hours"])
+    async def cancel_boost() -> ScheduleView:
+        """End the boost: the charging hours apply again."""
+        return charger.cancel_boost()
 
     def _sim() -> SimControls:
         if charger.sim is None:

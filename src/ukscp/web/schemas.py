@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 
 class _Body(BaseModel):
@@ -53,6 +54,82 @@ class MaxDurationRequest(_Body):
     )
 
 
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class WindowBody(_Body):
+    """Charging allowed on ``days`` from ``start`` to ``end``, Europe/London time.
+
+    ``HH:MM`` on the minute; an end before the start runs into the next day,
+    ``24:00`` (or ``00:00``) is the midnight ending the start day.
+    """
+
+    days: list[Day] = Field(min_length=1)
+    start: str = Field(examples=["22:00"])
+    end: str = Field(examples=["08:00"])
+
+
+class ScheduleBody(_Body):
+    """The owner's charging hours."""
+
+    mode: Literal["default", "custom", "removed"] = Field(
+        description="default: off-peak hours; custom: the windows; removed: any time."
+    )
+    windows: list[WindowBody] | None = None
+
+
+class FirstUseBody(_Body):
+    """The owner's choice at first use (regulation 10)."""
+
+    choice: Literal["accept", "remove", "custom"]
+    windows: list[WindowBody] | None = Field(None, description="Only with custom.")
+
+
+class OverrideView(_Body):
+    """A boost or DSR override in force."""
+
+    started_at: datetime
+    until: datetime | None
+    until_session_end: bool
+
+
+class FirstUseView(_Body):
+    """The first-use choice the owner made."""
+
+    choice: str
+    at: datetime
+
+
+class ScheduleView(_Body):
+    """Charging hours, first use, boost and DSR override."""
+
+    mode: str
+    windows: list[WindowBody]
+    schedule_source: str = Field(description="default, dsr_agreement or owner.")
+    changed_at: datetime | None
+    first_use_pending: bool
+    first_use: FirstUseView | None
+    sold_with_dsr_agreement: bool
+    within_charging_hours: bool
+    charging_allowed: bool
+    next_change_at: datetime | None
+    boost: OverrideView | None
+    dsr_override: OverrideView | None
+
+
+class BoostBody(_Body):
+    """Charge now. Give ``until`` or ``duration_s``, or neither for the rest of the session."""
+
+    until: AwareDatetime | None = None
+    duration_s: int | None = Field(None, ge=60, le=7 * 24 * 3600, strict=True)
+
+    @model_validator(mode="after")
+    def _one_end(self) -> BoostBody:
+        if self.until is not None and self.duration_s is not None:
+            raise ValueError("give until or duration_s, not both")
+        return self
+
+
 class StatusView(_Body):
     """What the charger is doing now."""
 
@@ -68,6 +145,10 @@ class StatusView(_Body):
     session: SessionView | None
     limit: LimitView
     random_delay: RandomDelayView
+    charging_allowed_by_schedule: bool = Field(
+        description="Whether the charging hours (or a boost) allow charging now."
+    )
+    first_use_pending: bool = Field(description="The owner has not yet chosen charging hours.")
 
 
 class EmsLimitRequest(_Body):
