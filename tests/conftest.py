@@ -35,6 +35,7 @@ async def app(tmp_path: Path, clock: VirtualClock, draw: Draw) -> AsyncIterator[
     tasks = [
         asyncio.create_task(built.controller.run()),
         asyncio.create_task(built.default_mode.run()),
+        asyncio.create_task(built.sampler.run()),
     ]
     yield built
     built.shutdown("test finished")

@@ -35,6 +35,7 @@ from ukscp.hardware.sim import SimBoard, SimEV, SimMeter
 from ukscp.history import EventHistory
 from ukscp.limits import Arbiter, Limit, LimitSource
 from ukscp.limits.arbiter import LimitChange
+from ukscp.metering import METERING_FILE, MeteringStore, MeterSampler
 from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import (
     RandomDelayEnabledChanged,
@@ -68,6 +69,8 @@ class App:
     controller: EvseController
     gate: RandomDelayGate
     default_mode: DefaultMode
+    metering: MeteringStore
+    sampler: MeterSampler
     charger: Charger
     api: FastAPI
     store: SettingsStore
@@ -85,12 +88,15 @@ class App:
         self.start()
         controller_task = asyncio.create_task(self.controller.run(), name="evse-controller")
         schedule_task = asyncio.create_task(self.default_mode.run(), name="default-mode")
+        sampler_task = asyncio.create_task(self.sampler.run(), name="meter-sampler")
         server_task = asyncio.create_task(server.serve(sockets=[listener]), name="web-server")
         on_ready(f"http://{web.host}:{port}/")
         await stop.wait()
         self.shutdown("stop requested (signal)")
         server.should_exit = True
-        await asyncio.gather(controller_task, schedule_task, server_task, return_exceptions=True)
+        await asyncio.gather(
+            controller_task, schedule_task, sampler_task, server_task, return_exceptions=True
+        )
         self.close()
         return 0
 
@@ -120,12 +126,14 @@ class App:
     def close(self) -> None:
         """Close the databases (after :meth:`shutdown` and the tasks have ended)."""
         self.history.close()
+        self.metering.close()
         self.store.close()
 
     def shutdown(self, reason: str) -> None:
         """Make the EVSE safe and record why the charger stops."""
         self.bus.publish(ChargerStopping(at=self.clock.now(), reason=reason))
         self.default_mode.stop()
+        self.sampler.stop()
         self.gate.close()
         self.controller.stop()
 
@@ -216,6 +224,10 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
     bus = EventBus()
     history = EventHistory(data_dir / HISTORY_FILE)
     history.attach(bus)
+    metering = MeteringStore(
+        data_dir / METERING_FILE, raw_window_s=int(settings.metering.raw_retention_h * 3600)
+    )
+    metering.attach(bus)
 
     sim_ev = SimEV(phases=settings.supply.phases)
     board = SimBoard(
@@ -226,6 +238,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         voltage_v=settings.supply.voltage_v,
     )
     meter = SimMeter(board)
+    sampler = MeterSampler(meter, clock, metering)
     controller = EvseController(board, meter, clock, bus)
 
     arbiter = Arbiter(
@@ -268,7 +281,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
     )
 
     sim = SimulatedEv(sim_ev, store)
-    charger = Charger(clock, controller, arbiter, gate, default_mode, meter, sim)
+    charger = Charger(clock, controller, arbiter, gate, default_mode, metering, meter, sim)
     return App(
         settings=settings,
         clock=clock,
@@ -279,6 +292,8 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         controller=controller,
         gate=gate,
         default_mode=default_mode,
+        metering=metering,
+        sampler=sampler,
         charger=charger,
         api=create_api(charger),
         store=store,

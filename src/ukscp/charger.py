@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,18 +12,38 @@ from ukscp.evse.controller import EvseController
 from ukscp.hardware.protocols import EnergyMeter, Meter
 from ukscp.hardware.sim import SimEV
 from ukscp.limits import Arbiter, ArbitratedLimit, Limit, LimitSource
+from ukscp.metering import MeteringStore, Resolution
 from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import RandomDelayGate
 from ukscp.regulation.schedule import schedule_from_json, windows_from_json
 from ukscp.settings_store import SettingsStore
 from ukscp.web.schemas import (
+    DeletedView,
+    HistoryRowView,
+    HistoryView,
     LimitView,
     RandomDelayView,
     ScheduleView,
+    SessionRecordView,
     SessionView,
     SimResult,
     StatusView,
 )
+
+# How far back a history query looks by default, and at most, per resolution: enough
+# to draw any chart, small enough that one request cannot stall the charger.
+DEFAULT_SPAN: dict[str, timedelta] = {
+    "1s": timedelta(hours=1),
+    "1m": timedelta(days=1),
+    "1h": timedelta(days=7),
+    "1d": timedelta(days=400),
+}
+MAX_SPAN: dict[str, timedelta] = {
+    "1s": timedelta(hours=48),
+    "1m": timedelta(days=31),
+    "1h": timedelta(days=400),
+    "1d": timedelta(days=800),
+}
 
 EMS_SLOT = "ems"
 OWNER = "owner"  # the source of actions taken on the local page or API
@@ -89,6 +110,7 @@ class Charger:
         arbiter: Arbiter,
         gate: RandomDelayGate,
         default_mode: DefaultMode,
+        metering: MeteringStore,
         meter: Meter,
         sim: SimulatedEv | None,
     ) -> None:
@@ -97,6 +119,7 @@ class Charger:
         self._arbiter = arbiter
         self._gate = gate
         self._default_mode = default_mode
+        self._metering = metering
         self._meter = meter
         self._sim = sim
 
@@ -157,6 +180,51 @@ class Charger:
             end = timedelta(seconds=duration_s)
         self._default_mode.boost(end)
         return self.schedule()
+
+    def meter_history(
+        self, start: datetime | None, end: datetime | None, resolution: Resolution
+    ) -> HistoryView:
+        """Meter history; by default the last day (1 s: the last hour)."""
+        end, start = self._period(start, end, resolution)
+        rows = self._metering.history(start, end, resolution)
+        return HistoryView(
+            start=start,
+            end=end,
+            resolution=resolution,
+            rows=[HistoryRowView.model_validate(asdict(row)) for row in rows],
+        )
+
+    def meter_csv(
+        self, start: datetime | None, end: datetime | None, resolution: Resolution
+    ) -> Iterator[str]:
+        """CSV lines of the meter history, streamed."""
+        end, start = self._period(start, end, resolution)
+        return self._metering.export_csv(start, end, resolution)
+
+    def sessions(self, limit: int, offset: int) -> list[SessionRecordView]:
+        """Charging sessions, newest first, with their rate changes."""
+        return [
+            SessionRecordView.model_validate(asdict(record))
+            for record in self._metering.sessions(limit, offset)
+        ]
+
+    def delete_personal_data(self) -> DeletedView:
+        """Delete the session history at the owner's request."""
+        return DeletedView.model_validate(asdict(self._metering.delete_personal_data()))
+
+    def _period(
+        self, start: datetime | None, end: datetime | None, resolution: Resolution
+    ) -> tuple[datetime, datetime]:
+        end = end or self._clock.now()
+        start = start or end - DEFAULT_SPAN[resolution]
+        if start >= end:
+            raise ValueError(f"from ({start.isoformat()}) must be before to ({end.isoformat()})")
+        if end - start > MAX_SPAN[resolution]:
+            raise ValueError(
+                f"at {resolution} resolution a query may span at most {MAX_SPAN[resolution]}; "
+                "choose a coarser resolution or a shorter period"
+            )
+        return end, start
 
     def cancel_boost(self) -> ScheduleView:
         """End the boost; the charging hours apply again."""

@@ -10,22 +10,28 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Query
+from fastapi.responses import StreamingResponse
 
 import ukscp
+from ukscp.clock import LONDON
+from ukscp.metering import Resolution
 from ukscp.regulation.default_mode import FirstUseNotPending
 from ukscp.web.errors import ApiError, install_error_handlers
 from ukscp.web.schemas import (
     BoostBody,
+    DeletedView,
     EmsLimitRequest,
     FirstUseBody,
+    HistoryView,
     LimitView,
     MaxDurationRequest,
     RandomDelayView,
     ScheduleBody,
     ScheduleView,
+    SessionRecordView,
     SimResult,
     StatusView,
 )
@@ -102,10 +108,37 @@ class ChargerService(Protocol):
         """End the boost."""
         ...
 
+    def meter_history(
+        self, start: datetime | None, end: datetime | None, resolution: Resolution
+    ) -> HistoryView:
+        """Meter history (ValueError for a bad period)."""
+        ...
+
+    def meter_csv(
+        self, start: datetime | None, end: datetime | None, resolution: Resolution
+    ) -> Iterator[str]:
+        """Meter history as CSV lines."""
+        ...
+
+    def sessions(self, limit: int, offset: int) -> list[SessionRecordView]:
+        """Charging sessions, newest first."""
+        ...
+
+    def delete_personal_data(self) -> DeletedView:
+        """Delete the session history."""
+        ...
+
     @property
     def sim(self) -> SimControls | None:
         """The simulator's controls, or None on real hardware."""
         ...
+
+
+def _london(moment: datetime | None) -> datetime | None:
+    """A time given without an offset is the charger's local time."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=LONDON)
 
 
 @contextlib.contextmanager
@@ -198,6 +231,44 @@ def create_api(charger: ChargerService) -> FastAPI:
     async def cancel_boost() -> ScheduleView:
         """End the boost: the charging hours apply again."""
         return charger.cancel_boost()
+
+    @api.get("/meter/history", response_model=HistoryView, tags=["measuring"])
+    async def meter_history(
+        start: Annotated[datetime | None, Query(alias="from")] = None,
+        end: Annotated[datetime | None, Query(alias="to")] = None,
+        resolution: Resolution = "1h",
+    ) -> HistoryView:
+        """Energy and power per bucket (1s, 1m, 1h, 1d); naive times are Europe/London."""
+        with _refused_in_words():
+            return charger.meter_history(_london(start), _london(end), resolution)
+
+    @api.get("/meter/export.csv", tags=["measuring"], response_class=StreamingResponse)
+    async def meter_export(
+        start: Annotated[datetime | None, Query(alias="from")] = None,
+        end: Annotated[datetime | None, Query(alias="to")] = None,
+        resolution: Resolution = "1m",
+    ) -> StreamingResponse:
+        """The meter history as CSV, for the owner to keep."""
+        with _refused_in_words():
+            lines = charger.meter_csv(_london(start), _london(end), resolution)
+        return StreamingResponse(
+            lines,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="ukscp-meter.csv"'},
+        )
+
+    @api.get("/sessions", response_model=list[SessionRecordView], tags=["measuring"])
+    async def sessions(
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> list[SessionRecordView]:
+        """Charging sessions, newest first, with every rate change and its cause."""
+        return charger.sessions(limit, offset)
+
+    @api.delete("/personal-data", response_model=DeletedView, tags=["measuring"])
+    async def delete_personal_data() -> DeletedView:
+        """Delete the session history (the owner's right to erase personal data)."""
+        return charger.delete_personal_data()
 
     def _sim() -> SimControls:
         if charger.sim is None:

@@ -130,6 +130,59 @@ class BoostBody(_Body):
         return self
 
 
+class HistoryRowView(_Body):
+    """Energy and power in one bucket of the meter history."""
+
+    start: datetime = Field(description="Start of the bucket, Europe/London time.")
+    import_wh: float
+    export_wh: float
+    mean_power_w: float | None
+    max_power_w: float | None
+    max_current_a: float | None
+
+
+class HistoryView(_Body):
+    """The meter history between two times at one resolution."""
+
+    start: datetime
+    end: datetime
+    resolution: str
+    rows: list[HistoryRowView]
+
+
+class RateChangeView(_Body):
+    """A change of charging rate within a session, and why."""
+
+    at: datetime
+    kind: str = Field(description="initial, limit or offered.")
+    amps: float
+    phases: int
+    source: str
+    cause: str
+    binding_source: str | None
+
+
+class SessionRecordView(_Body):
+    """One charging session as the measuring system recorded it."""
+
+    session_id: str
+    started_at: datetime
+    stopped_at: datetime | None
+    import_wh: float | None
+    export_wh: float | None
+    duration_s: float | None
+    peak_power_w: float | None
+    end_reason: str | None
+    rate_changes: list[RateChangeView]
+
+
+class DeletedView(_Body):
+    """What the owner's request to delete personal data removed."""
+
+    sessions: int
+    rate_changes: int
+
+
 class StatusView(_Body):
     """What the charger is doing now."""
 
