@@ -43,6 +43,7 @@ from ukscp.regulation.delay_gate import (
     RandomDelayMaxDurationChanged,
     draw_delay_s,
 )
+from ukscp.regulation.dsr import DsrLimits
 from ukscp.regulation.random_delay import DelaySettings, Draw, Policy
 from ukscp.settings_store import SettingsStore
 from ukscp.web.api import create_api
@@ -69,6 +70,7 @@ class App:
     controller: EvseController
     gate: RandomDelayGate
     default_mode: DefaultMode
+    dsr: DsrLimits
     metering: MeteringStore
     sampler: MeterSampler
     charger: Charger
@@ -279,6 +281,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
     default_mode = DefaultMode(
         clock, arbiter, store, bus, settings.provisioning.sold_with_dsr_agreement
     )
+    dsr = DsrLimits(arbiter, default_mode, bus)
 
     sim = SimulatedEv(sim_ev, store)
     charger = Charger(clock, controller, arbiter, gate, default_mode, metering, meter, sim)
@@ -292,6 +295,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         controller=controller,
         gate=gate,
         default_mode=default_mode,
+        dsr=dsr,
         metering=metering,
         sampler=sampler,
         charger=charger,

@@ -49,6 +49,10 @@ EMS_SLOT = "ems"
 OWNER = "owner"  # the source of actions taken on the local page or API
 
 
+def _override_end(until: datetime | None, duration_s: int | None) -> datetime | timedelta | None:
+    return timedelta(seconds=duration_s) if duration_s is not None else until
+
+
 def limit_view(limit: ArbitratedLimit) -> LimitView:
     """The API's view of an arbitrated limit."""
     return LimitView(amps=limit.amps, phases=limit.phases, source=limit.source, reason=limit.reason)
@@ -175,10 +179,17 @@ class Charger:
 
     def boost(self, until: datetime | None, duration_s: int | None) -> ScheduleView:
         """Charge now: until a time, for a duration, or for the rest of the session."""
-        end: datetime | timedelta | None = until
-        if duration_s is not None:
-            end = timedelta(seconds=duration_s)
-        self._default_mode.boost(end)
+        self._default_mode.boost(_override_end(until, duration_s))
+        return self.schedule()
+
+    def override_dsr(self, until: datetime | None, duration_s: int | None) -> ScheduleView:
+        """The owner overrides DSR events: until a time, for a duration, or the session."""
+        self._default_mode.override_dsr(_override_end(until, duration_s))
+        return self.schedule()
+
+    def cancel_dsr_override(self) -> ScheduleView:
+        """End the owner's DSR override."""
+        self._default_mode.cancel_dsr_override()
         return self.schedule()
 
     def meter_history(

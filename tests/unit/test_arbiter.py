@@ -116,3 +116,12 @@ def test_arbitrated_current_is_the_minimum_of_all_limits(items: list[tuple[float
     result = arbitrate(limits, supply_phases=1)
     assert result.amps == min(a for a, _ in items)
     assert result.binding in limits
+
+
+def test_clearing_on_someone_elses_behalf_reports_them_as_the_cause():
+    arbiter, changes = make_arbiter()
+    arbiter.set("default_mode", Limit(0, LimitSource.DEFAULT_MODE, "peak"))
+    arbiter.clear("default_mode", cause=Limit(0, LimitSource.OWNER, "boost"))
+    assert changes[-1].cause.source is LimitSource.OWNER
+    assert changes[-1].cleared
+    assert arbiter.current.amps == 32

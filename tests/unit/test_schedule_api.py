@@ -203,3 +203,38 @@ async def test_sold_with_a_dsr_agreement_has_no_default_hours(
     assert schedule.charging_allowed is True
     assert app.arbiter.current.source != "default_mode"
     app.close()
+
+
+async def test_a_dsr_event_applies_at_once_and_the_owner_can_override_it(
+    api: httpx.AsyncClient, clock: VirtualClock, app: App
+):
+    await api.post("/api/v1/schedule/first-use", json={"choice": "remove"})
+    await plugged_in(api, clock)
+    app.dsr.start_event("evt-1", 6, "grid constraint")
+    now = await status(api)
+    assert now["offered_current_a"] == 6  # demand side response: never delayed
+    assert now["limit"]["source"] == "dsr"
+
+    schedule = (await api.post("/api/v1/dsr/override", json={"duration_s": 3600})).json()
+    assert schedule["dsr_override"] is not None
+    now = await status(api)
+    assert now["offered_current_a"] == 32  # the owner's override: never delayed
+    assert app.history.recent(kind="LimitChanged")[0].source == "owner"
+
+    await api.delete("/api/v1/dsr/override")
+    assert (await status(api))["offered_current_a"] == 6
+    app.dsr.end_event("evt-1")
+    assert (await status(api))["offered_current_a"] == 32
+    assert (await api.get("/api/v1/random-delay")).json()["running"] is False
+
+
+async def test_a_dsr_override_runs_out_and_the_event_applies_again(
+    api: httpx.AsyncClient, clock: VirtualClock, app: App
+):
+    await api.post("/api/v1/schedule/first-use", json={"choice": "remove"})
+    await plugged_in(api, clock)
+    app.dsr.start_event("evt-2", 10, "price spike")
+    await api.post("/api/v1/dsr/override", json={"duration_s": 600})
+    assert (await status(api))["offered_current_a"] == 32
+    await clock.advance(601)
+    assert (await status(api))["offered_current_a"] == 10

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import sqlite3
+import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ukscp.clock import LONDON, VirtualClock
 from ukscp.security.seclog import (
@@ -50,7 +54,7 @@ def test_records_chain_each_to_the_previous_hash(log: SecurityLog):
     records = list(reversed(log.records()))
     assert [r.id for r in records] == [1, 2, 3, 4]
     assert records[0].prev_hash == GENESIS_HASH
-    for before, after in zip(records, records[1:], strict=False):
+    for before, after in itertools.pairwise(records):
         assert after.prev_hash == before.hash
 
 
@@ -131,16 +135,12 @@ def test_record_after_a_deleted_newest_one_does_not_hide_the_gap(log: SecurityLo
     assert log.verify().first_broken_id == 5
 
 
-def test_replaced_record_with_a_valid_own_hash_breaks_the_next_link(
-    log: SecurityLog, path: Path
-):
+def test_replaced_record_with_a_valid_own_hash_breaks_the_next_link(log: SecurityLog, path: Path):
     fill(log, 5)
     db = raw(path)
     ts, prev = db.execute("SELECT ts, prev_hash FROM records WHERE id = 3").fetchone()
     forged = record_hash(3, ts, "LoginSucceeded", "forged", False, prev)
-    db.execute(
-        "UPDATE records SET info = 'forged', critical = 0, hash = ? WHERE id = 3", (forged,)
-    )
+    db.execute("UPDATE records SET info = 'forged', critical = 0, hash = ? WHERE id = 3", (forged,))
     check = log.verify()
     assert check.first_broken_id == 4
     assert "record 3" in check.reason
@@ -346,3 +346,34 @@ def test_export_lines_carry_the_chain_for_the_receiver(log: SecurityLog):
         )
         prev = line["hash"]
     assert [line["id"] for line in lines] == [1, 2, 3]
+
+
+def test_verify_file_reads_a_closed_log(path: Path, clock: VirtualClock):
+    log = SecurityLog(path, clock)
+    fill(log, 2)
+    log.close()
+    assert verify_file(path).checked == 2
+
+
+_EDITS = {
+    "info": "info = info || '!'",
+    "type": "type = 'Logout'",
+    "ts": "ts = '2020-01-01T00:00:00.000000+00:00'",
+    "critical": "critical = 1 - critical",
+    "prev_hash": "prev_hash = substr(prev_hash, 2) || '0'",
+    "hash": "hash = substr(hash, 2) || '0'",
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 8), data=st.data(), column=st.sampled_from(sorted(_EDITS)))
+def test_any_single_edit_is_named_by_verify(n: int, data: st.DataObject, column: str):
+    victim = data.draw(st.integers(1, n))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "security.sqlite3"
+        log = SecurityLog(path, VirtualClock())
+        fill(log, n)
+        raw(path).execute(f"UPDATE records SET {_EDITS[column]} WHERE id = ?", (victim,))
+        check = log.verify()
+        log.close()
+    assert (check.ok, check.first_broken_id) == (False, victim)

@@ -105,14 +105,19 @@ class Arbiter:
         self._limits[slot] = limit
         return self._recompute(limit, cleared=False)
 
-    def clear(self, slot: str) -> ArbitratedLimit:
-        """Remove the limit in ``slot``; caps cannot be removed."""
+    def clear(self, slot: str, cause: Limit | None = None) -> ArbitratedLimit:
+        """Remove the limit in ``slot``; caps cannot be removed.
+
+        The change is reported as caused by the removed limit, or by ``cause``
+        when someone else lifts it (the owner ending a schedule block or
+        overriding a DSR event): the randomised delay judges who acted.
+        """
         if slot in self._caps:
             raise ValueError(f"slot {slot!r} is a hardware/supply cap and cannot be cleared")
         removed = self._limits.pop(slot, None)
         if removed is None:
             return self._current
-        return self._recompute(removed, cleared=True)
+        return self._recompute(cause or removed, cleared=True)
 
     def _recompute(self, cause: Limit, *, cleared: bool) -> ArbitratedLimit:
         old = self._current

@@ -16,13 +16,8 @@ Who caused a change (the randomised delay's policy is keyed on it):
   cancelling a boost, and a timed boost running out at the time the owner
   chose) carries :attr:`LimitSource.OWNER` and takes effect at once.
 
-The arbiter reports a ``clear`` with the *removed* limit as its cause. So that
-lifting a 0 A block reports the right cause, the block is never simply
-cleared: the slot is first set to a limit of the causing source that is above
-every other limit (the one change the arbiter reports, with that cause), then
-cleared, which changes nothing the arbiter reports because that limit never
-binds. Re-tagging the 0 A limit and then clearing it would do as well but
-reports two changes, the first a 0 A -> 0 A "change".
+Lifting the 0 A block names its cause to the arbiter (``clear(slot, cause=...)``):
+the owner, or the schedule as time passes.
 
 Wiring, in the composition root::
 
@@ -591,12 +586,8 @@ class DefaultMode:
             self._arbiter.set(SLOT, Limit(0.0, source, blocked))
 
     def _release(self, source: LimitSource, reason: str) -> None:
-        # See the module docstring: a limit above every other one makes the
-        # arbiter report exactly one change, caused by ``source``; clearing it
-        # afterwards changes nothing it reports.
-        others = [limit.amps for slot, limit in self._arbiter.active().items() if slot != SLOT]
-        self._arbiter.set(SLOT, Limit(max(others, default=0.0) + 1.0, source, reason))
-        self._arbiter.clear(SLOT)
+        # The release is reported as caused by ``source``: the owner, or the schedule.
+        self._arbiter.clear(SLOT, cause=Limit(0.0, source, reason))
 
     def _change_schedule(self, schedule: Schedule, first_use: FirstUseOption | None) -> None:
         now = self._clock.now()

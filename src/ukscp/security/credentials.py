@@ -700,7 +700,7 @@ class OwnerAccounts:
             self._db.execute(
                 "DELETE FROM sessions WHERE username = ? AND token_hash NOT IN ("
                 " SELECT token_hash FROM sessions WHERE username = ?"
-                " ORDER BY created_s DESC LIMIT ?)",
+                " ORDER BY created_s DESC, rowid DESC LIMIT ?)",
                 (username, username, MAX_SESSIONS_PER_USER),
             )
             self._db.execute("COMMIT")

@@ -21,13 +21,13 @@ from ukscp.metering import Resolution
 from ukscp.regulation.default_mode import FirstUseNotPending
 from ukscp.web.errors import ApiError, install_error_handlers
 from ukscp.web.schemas import (
-    BoostBody,
     DeletedView,
     EmsLimitRequest,
     FirstUseBody,
     HistoryView,
     LimitView,
     MaxDurationRequest,
+    OverrideBody,
     RandomDelayView,
     ScheduleBody,
     ScheduleView,
@@ -106,6 +106,14 @@ class ChargerService(Protocol):
 
     def cancel_boost(self) -> ScheduleView:
         """End the boost."""
+        ...
+
+    def override_dsr(self, until: datetime | None, duration_s: int | None) -> ScheduleView:
+        """Override DSR events."""
+        ...
+
+    def cancel_dsr_override(self) -> ScheduleView:
+        """End the DSR override."""
         ...
 
     def meter_history(
@@ -221,9 +229,9 @@ def create_api(charger: ChargerService) -> FastAPI:
             return charger.first_use(body.choice, windows)
 
     @api.post("/boost", response_model=ScheduleView, tags=["charging hours"])
-    async def boost(body: BoostBody | None = None) -> ScheduleView:
+    async def boost(body: OverrideBody | None = None) -> ScheduleView:
         """Charge now, whatever the hours: until a time, for a while, or for this session."""
-        body = body or BoostBody()
+        body = body or OverrideBody()
         with _refused_in_words():
             return charger.boost(body.until, body.duration_s)
 
@@ -231,6 +239,18 @@ def create_api(charger: ChargerService) -> FastAPI:
     async def cancel_boost() -> ScheduleView:
         """End the boost: the charging hours apply again."""
         return charger.cancel_boost()
+
+    @api.post("/dsr/override", response_model=ScheduleView, tags=["charging hours"])
+    async def override_dsr(body: OverrideBody | None = None) -> ScheduleView:
+        """The owner overrides demand side response: until a time, a while, or the session."""
+        body = body or OverrideBody()
+        with _refused_in_words():
+            return charger.override_dsr(body.until, body.duration_s)
+
+    @api.delete("/dsr/override", response_model=ScheduleView, tags=["charging hours"])
+    async def cancel_dsr_override() -> ScheduleView:
+        """End the owner's DSR override: DSR events in force apply again."""
+        return charger.cancel_dsr_override()
 
     @api.get("/meter/history", response_model=HistoryView, tags=["measuring"])
     async def meter_history(

@@ -117,14 +117,14 @@ class ScheduleView(_Body):
     dsr_override: OverrideView | None
 
 
-class BoostBody(_Body):
-    """Charge now. Give ``until`` or ``duration_s``, or neither for the rest of the session."""
+class OverrideBody(_Body):
+    """A boost or DSR override: give ``until`` or ``duration_s``, or neither for the session."""
 
     until: AwareDatetime | None = None
     duration_s: int | None = Field(None, ge=60, le=7 * 24 * 3600, strict=True)
 
     @model_validator(mode="after")
-    def _one_end(self) -> BoostBody:
+    def _one_end(self) -> OverrideBody:
         if self.until is not None and self.duration_s is not None:
             raise ValueError("give until or duration_s, not both")
         return self
