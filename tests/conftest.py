@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import httpx
@@ -43,8 +43,51 @@ async def app(tmp_path: Path, clock: VirtualClock, draw: Draw) -> AsyncIterator[
     built.close()
 
 
+OWNER = "owner"
+OWNER_PASSWORD = "plum-kettle-harbour-71-violet"  # a test account on a temporary charger
+
+
 @pytest.fixture
-async def api(app: App) -> AsyncIterator[httpx.AsyncClient]:
+async def anonymous(app: App) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the charger's API with no session."""
     transport = httpx.ASGITransport(app=app.api)
-    async with httpx.AsyncClient(transport=transport, base_url="http://charger") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="https://charger") as client:
+        yield client
+
+
+class OwnerLogin(httpx.Auth):
+    """Bearer auth that logs in again when the session has ended, as a script would.
+
+    Tests move the virtual clock by hours, past the session's idle expiry.
+    """
+
+    requires_response_body = True
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        response = yield request
+        if response.status_code == 401:
+            login = yield httpx.Request(
+                "POST",
+                request.url.copy_with(path="/api/v1/login", query=None),
+                json={"username": OWNER, "password": OWNER_PASSWORD},
+            )
+            self.token = login.json()["token"]
+            request.headers["Authorization"] = f"Bearer {self.token}"
+            yield request
+
+
+@pytest.fixture
+async def api(app: App, anonymous: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    """A client logged in as the owner, after the first-start setup an owner would do."""
+    code = app.accounts.prepare_setup(app.setup_codes)
+    body = {"setup_code": code, "username": OWNER, "password": OWNER_PASSWORD}
+    session = (await anonymous.post("/api/v1/setup", json=body)).json()
+    transport = httpx.ASGITransport(app=app.api)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="https://charger", auth=OwnerLogin(session["token"])
+    ) as client:
         yield client

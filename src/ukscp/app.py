@@ -7,13 +7,12 @@ the same object graph on a :class:`~ukscp.clock.VirtualClock`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
-from collections.abc import Callable, Iterator
+import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import uvicorn
 from fastapi import FastAPI
 
 import ukscp
@@ -45,13 +44,20 @@ from ukscp.regulation.delay_gate import (
 )
 from ukscp.regulation.dsr import DsrLimits
 from ukscp.regulation.random_delay import DelaySettings, Draw, Policy
+from ukscp.security.audit import attach_security_log
+from ukscp.security.credentials import OwnerAccounts, SetupCodeFile
+from ukscp.security.seclog import SECLOG_FILE, SecurityEventType, SecurityLog
+from ukscp.security.tls import ensure_device_certificate, server_ssl_context
 from ukscp.settings_store import SettingsStore
 from ukscp.web.api import create_api
+from ukscp.web.auth import Auth
+from ukscp.web.server import WebServer
 
 _log = logging.getLogger(__name__)
 
 HISTORY_FILE = "history.sqlite3"
 SETTINGS_FILE = "settings.sqlite3"
+ACCOUNTS_FILE = "accounts.sqlite3"
 SESSION_ACTIVE_KEY = "evse.session_active"
 DELAY_ENABLED_KEY = "random_delay.enabled"
 DELAY_MAX_KEY = "random_delay.max_duration_s"
@@ -76,31 +82,52 @@ class App:
     charger: Charger
     api: FastAPI
     store: SettingsStore
+    seclog: SecurityLog
+    accounts: OwnerAccounts
+    setup_codes: SetupCodeFile
     sim: SimulatedEv | None
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[str], None]) -> int:
         """Serve until ``stop`` is set, then shut down cleanly; returns the exit code."""
         web = self.settings.web
-        try:
-            listener = _listen(web.host, web.port)
-        except OSError as exc:
-            raise ServeError(f"cannot listen on {web.host}:{web.port}: {exc.strerror}") from None
-        port = listener.getsockname()[1]
-        server = _EmbeddedServer(uvicorn.Config(self.api, log_level="warning", lifespan="off"))
+        server = WebServer(
+            self.api, web.host, web.port, self._tls_context(), web.http_redirect_port
+        )
         self.start()
-        controller_task = asyncio.create_task(self.controller.run(), name="evse-controller")
-        schedule_task = asyncio.create_task(self.default_mode.run(), name="default-mode")
-        sampler_task = asyncio.create_task(self.sampler.run(), name="meter-sampler")
-        server_task = asyncio.create_task(server.serve(sockets=[listener]), name="web-server")
-        on_ready(f"http://{web.host}:{port}/")
+        tasks = [
+            asyncio.create_task(self.controller.run(), name="evse-controller"),
+            asyncio.create_task(self.default_mode.run(), name="default-mode"),
+            asyncio.create_task(self.sampler.run(), name="meter-sampler"),
+            asyncio.create_task(self._housekeeping(), name="housekeeping"),
+        ]
+        server.start()
+        on_ready(server.url)
         await stop.wait()
         self.shutdown("stop requested (signal)")
-        server.should_exit = True
-        await asyncio.gather(
-            controller_task, schedule_task, sampler_task, server_task, return_exceptions=True
-        )
+        await server.stop()
+        tasks[-1].cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self.close()
         return 0
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if self.settings.web.insecure_http:
+            self.seclog.record(
+                SecurityEventType.INSECURE_HTTP_ENABLED,
+                "the local page is served over plain HTTP (--insecure-http, lab use)",
+            )
+            return None
+        hostnames = [self.settings.web.host, socket.gethostname()]
+        cert, key = ensure_device_certificate(
+            self.settings.data_dir, hostnames, self.clock, seclog=self.seclog
+        )
+        return server_ssl_context(cert, key)
+
+    async def _housekeeping(self) -> None:
+        # Daily: the security log keeps 13 months (metering runs its own retention).
+        while True:
+            self.seclog.rotate()
+            await self.clock.sleep(24 * 3600)
 
     def start(self) -> None:
         """Record the start, offer the first limit, and bring the simulated EV in if asked.
@@ -129,6 +156,8 @@ class App:
         """Close the databases (after :meth:`shutdown` and the tasks have ended)."""
         self.history.close()
         self.metering.close()
+        self.accounts.close()
+        self.seclog.close()
         self.store.close()
 
     def shutdown(self, reason: str) -> None:
@@ -138,34 +167,6 @@ class App:
         self.sampler.stop()
         self.gate.close()
         self.controller.stop()
-
-
-class ServeError(Exception):
-    """The charger cannot serve its page and API (e.g. the port is taken)."""
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    # Bound and listening before we say "ready": connections queue until uvicorn accepts,
-    # and a taken port is reported in words before anything starts.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listener.bind((host, port))
-        listener.listen(128)
-    except OSError:
-        listener.close()
-        raise
-    listener.setblocking(False)
-    return listener
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn inside our event loop; the CLI, not uvicorn, owns the signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def _refuse_unbuilt_features(settings: Settings) -> None:
@@ -226,6 +227,10 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
     bus = EventBus()
     history = EventHistory(data_dir / HISTORY_FILE)
     history.attach(bus)
+    seclog = SecurityLog(data_dir / SECLOG_FILE, clock)
+    attach_security_log(bus, seclog)
+    setup_codes = SetupCodeFile(data_dir)
+    accounts = OwnerAccounts(data_dir / ACCOUNTS_FILE, clock, seclog=seclog)
     metering = MeteringStore(
         data_dir / METERING_FILE, raw_window_s=int(settings.metering.raw_retention_h * 3600)
     )
@@ -284,7 +289,8 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
     dsr = DsrLimits(arbiter, default_mode, bus)
 
     sim = SimulatedEv(sim_ev, store)
-    charger = Charger(clock, controller, arbiter, gate, default_mode, metering, meter, sim)
+    charger = Charger(clock, bus, controller, arbiter, gate, default_mode, metering, meter, sim)
+    auth = Auth(accounts, secure_cookies=not settings.web.insecure_http)
     return App(
         settings=settings,
         clock=clock,
@@ -299,7 +305,10 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         metering=metering,
         sampler=sampler,
         charger=charger,
-        api=create_api(charger),
+        api=create_api(charger, auth, setup_codes, seclog),
         store=store,
+        seclog=seclog,
+        accounts=accounts,
+        setup_codes=setup_codes,
         sim=sim,
     )

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ukscp.clock import Clock
+from ukscp.events import EventBus, PersonalDataDeleted
 from ukscp.evse.controller import EvseController
 from ukscp.hardware.protocols import EnergyMeter, Meter
 from ukscp.hardware.sim import SimEV
@@ -110,6 +111,7 @@ class Charger:
     def __init__(
         self,
         clock: Clock,
+        bus: EventBus,
         controller: EvseController,
         arbiter: Arbiter,
         gate: RandomDelayGate,
@@ -119,6 +121,7 @@ class Charger:
         sim: SimulatedEv | None,
     ) -> None:
         self._clock = clock
+        self._bus = bus
         self._controller = controller
         self._arbiter = arbiter
         self._gate = gate
@@ -220,8 +223,17 @@ class Charger:
         ]
 
     def delete_personal_data(self) -> DeletedView:
-        """Delete the session history at the owner's request."""
-        return DeletedView.model_validate(asdict(self._metering.delete_personal_data()))
+        """Delete the session history at the owner's request (recorded in the security log)."""
+        deleted = self._metering.delete_personal_data()
+        self._bus.publish(
+            PersonalDataDeleted(
+                at=self._clock.now(),
+                source=OWNER,
+                sessions=deleted.sessions,
+                rate_changes=deleted.rate_changes,
+            )
+        )
+        return DeletedView.model_validate(asdict(deleted))
 
     def _period(
         self, start: datetime | None, end: datetime | None, resolution: Resolution

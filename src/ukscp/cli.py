@@ -10,9 +10,12 @@ from typing import Annotated
 
 import typer
 
-from ukscp.app import ServeError, build_app
+from ukscp.app import build_app
 from ukscp.clock import RealClock
 from ukscp.config import ConfigError, Settings, load_config
+from ukscp.security.credentials import SetupCodeFile
+from ukscp.security.seclog import SECLOG_FILE, verify_file
+from ukscp.web.server import ServeError
 
 cli = typer.Typer(
     help="ukscp: a UK smart charge point (Smart Charge Points Regulations 2021).",
@@ -41,6 +44,8 @@ def _settings(config: Path | None, data_dir: Path | None, **overrides: object) -
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
     web = {k: v for k, v in overrides.items() if k in ("host", "port") and v is not None}
+    if overrides.get("insecure_http"):
+        web["insecure_http"] = True
     if web:
         settings = settings.model_copy(update={"web": settings.web.model_copy(update=web)})
     if overrides.get("sim_plug"):
@@ -63,9 +68,17 @@ def run(
     sim_plug: Annotated[
         bool, typer.Option("--sim-plug", help="Plug the simulated EV in just after start.")
     ] = False,
+    insecure_http: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-http", help="Lab only: plain HTTP instead of HTTPS (a security event)."
+        ),
+    ] = False,
 ) -> None:
     """Start the charger. SIGTERM or Ctrl-C stops it cleanly."""
-    settings = _settings(config, data_dir, host=host, port=port, sim_plug=sim_plug)
+    settings = _settings(
+        config, data_dir, host=host, port=port, sim_plug=sim_plug, insecure_http=insecure_http
+    )
     logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
     try:
         code = asyncio.run(_serve(settings))
@@ -75,8 +88,51 @@ def run(
     raise typer.Exit(code)
 
 
+@cli.command("setup-code")
+def setup_code(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Print the one-time setup code (console access is physical access), or say setup is done."""
+    settings = _settings(config, data_dir)
+    code = SetupCodeFile(settings.data_dir).ensure()
+    if code is None:
+        typer.echo("setup is done: log in with the owner's password")
+    else:
+        typer.echo(code)
+
+
+seclog_cli = typer.Typer(help="The tamper-evident security log.", no_args_is_help=True)
+cli.add_typer(seclog_cli, name="seclog")
+
+
+@seclog_cli.command("verify")
+def seclog_verify(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Check the security log's hash chain; name the first broken record."""
+    settings = _settings(config, data_dir)
+    path = settings.data_dir / SECLOG_FILE
+    if not path.exists():
+        typer.echo(f"ukscp: no security log at {path}", err=True)
+        raise typer.Exit(2)
+    check = verify_file(path)
+    if check.ok:
+        typer.echo(f"security log intact: {check.checked} records verified")
+        return
+    typer.echo(
+        f"security log BROKEN at record {check.first_broken_id}: {check.reason} "
+        f"({check.checked} records checked)",
+        err=True,
+    )
+    raise typer.Exit(1)
+
+
 async def _serve(settings: Settings) -> int:
     app = build_app(settings, RealClock())
+    code = app.accounts.prepare_setup(app.setup_codes)
+    if code is not None:
+        print(
+            f"ukscp: first start: set the owner's password on the page with setup code {code}\n"
+            f"ukscp: (the code is also in {app.setup_codes.path}; "
+            "`ukscp setup-code` prints it again)",
+            flush=True,
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -26,6 +26,12 @@ class _Section(BaseModel):
 class WebSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the local page and API listen on.")
     port: int = Field(8443, ge=1, le=65535, description="TCP port of the local page and API.")
+    http_redirect_port: int | None = Field(
+        None, ge=1, le=65535, description="Plain-HTTP port that only redirects to HTTPS."
+    )
+    insecure_http: bool = Field(
+        False, description="Lab only: serve the page over plain HTTP (logged as a security event)."
+    )
 
 
 class HardwareSettings(_Section):

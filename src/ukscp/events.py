@@ -94,6 +94,14 @@ class SessionEnded(Event):
     duration_s: float
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PersonalDataDeleted(Event):
+    """The owner deleted their personal data (session history, sessions of the page)."""
+
+    sessions: int
+    rate_changes: int
+
+
 E = TypeVar("E", bound=Event)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -32,17 +33,45 @@ class RunningCharger:
     client: httpx.Client
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        self.client.close()  # as a browser tab closing: the charger need not wait for it
         self.process.send_signal(sig)
         return self.process.wait(timeout=timeout)
+
+
+OWNER = "owner"
+OWNER_PASSWORD = "plum-kettle-harbour-71-violet"  # a test account on a temporary charger
+
+
+def device_client(url: str, data_dir: Path) -> httpx.Client:
+    """A client that trusts exactly this charger's own certificate."""
+    context = ssl.create_default_context(cafile=data_dir / "tls" / "device-cert.pem")
+    return httpx.Client(base_url=url, timeout=5, verify=context)
+
+
+def log_in(client: httpx.Client, data_dir: Path) -> None:
+    """Set the charger up on first start (setup code from the console), else log in."""
+    body = {"username": OWNER, "password": OWNER_PASSWORD}
+    if client.get("/api/v1/health").json()["setup_done"]:
+        session = client.post("/api/v1/login", json=body)
+    else:
+        code = subprocess.run(
+            [str(UKSCP), "setup-code", "--data-dir", str(data_dir)],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        session = client.post("/api/v1/setup", json={**body, "setup_code": code})
+    assert session.status_code == 200, session.text
+    client.headers["Authorization"] = f"Bearer {session.json()['token']}"
+    client.cookies.clear()
 
 
 def start_charger(
     data_dir: Path, *args: str, ready_timeout: float = 30, any_time: bool = True
 ) -> RunningCharger:
-    """Start ``ukscp run``; with ``any_time`` the owner's first-use choice is "remove".
+    """Start ``ukscp run``, set it up or log in as the owner, over HTTPS.
 
-    The charger ships with off-peak default hours (regulation 10); tests that run at
-    any hour of the day make the owner's choice so that charging is allowed.
+    With ``any_time`` the owner's first-use choice is "remove": the charger ships
+    with off-peak default hours (regulation 10), and tests that run at any hour of
+    the day make the owner's choice so that charging is allowed.
     """
     port = free_port()
     process = subprocess.Popen(
@@ -63,7 +92,11 @@ def start_charger(
         seen.append(line)
         if "charger ready at" in line:
             url = line.rsplit(" ", 1)[1].strip()
-            charger = RunningCharger(process, url, data_dir, httpx.Client(base_url=url, timeout=5))
+            client = device_client(url, data_dir) if url.startswith("https") else httpx.Client(
+                base_url=url, timeout=5
+            )
+            log_in(client, data_dir)
+            charger = RunningCharger(process, url, data_dir, client)
             if any_time and charger.client.get("/api/v1/schedule").json()["first_use_pending"]:
                 remove = {"choice": "remove"}
                 choice = charger.client.post("/api/v1/schedule/first-use", json=remove)

@@ -12,13 +12,17 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.responses import StreamingResponse
 
 import ukscp
 from ukscp.clock import LONDON
 from ukscp.metering import Resolution
 from ukscp.regulation.default_mode import FirstUseNotPending
+from ukscp.security.credentials import SetupCodeFile
+from ukscp.security.seclog import SecurityLog
+from ukscp.web.account_api import owner_router, public_router
+from ukscp.web.auth import Auth
 from ukscp.web.errors import ApiError, install_error_handlers
 from ukscp.web.schemas import (
     DeletedView,
@@ -160,15 +164,22 @@ def _refused_in_words() -> Iterator[None]:
         raise ApiError(422, str(exc)) from None
 
 
-def create_api(charger: ChargerService) -> FastAPI:
-    """Build the ASGI application serving the API for ``charger``."""
+def create_api(
+    charger: ChargerService, auth: Auth, setup_codes: SetupCodeFile, seclog: SecurityLog
+) -> FastAPI:
+    """Build the ASGI application serving the API for ``charger``.
+
+    Health, setup and login are open; every other route needs the owner's session.
+    """
     app = FastAPI(
         title="ukscp charge point",
         version=ukscp.__version__,
         description="Local API of a UK smart charge point.",
     )
     install_error_handlers(app)
-    api = APIRouter(prefix="/api/v1")
+    app.include_router(public_router(auth, setup_codes))
+    app.include_router(owner_router(auth, seclog))
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(auth.require_owner)])
 
     @api.get("/status", response_model=StatusView, tags=["status"])
     async def get_status() -> StatusView:

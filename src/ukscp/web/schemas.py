@@ -8,11 +8,11 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 
-class _Body(BaseModel):
+class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class LimitView(_Body):
+class LimitView(Body):
     """The arbitrated limit and the source that binds it."""
 
     amps: float = Field(description="Current per phase allowed by all active limits.")
@@ -21,7 +21,7 @@ class LimitView(_Body):
     reason: str
 
 
-class SessionView(_Body):
+class SessionView(Body):
     """The charging session in progress."""
 
     id: str
@@ -29,7 +29,7 @@ class SessionView(_Body):
     energy_wh: float
 
 
-class RandomDelayView(_Body):
+class RandomDelayView(Body):
     """The randomised delay of regulation 11: settings and the running countdown."""
 
     enabled: bool
@@ -46,7 +46,7 @@ class RandomDelayView(_Body):
     duration_s: int | None = Field(description="The delay drawn for this change.")
 
 
-class MaxDurationRequest(_Body):
+class MaxDurationRequest(Body):
     """A new maximum for the randomised delay."""
 
     max_duration_s: int = Field(
@@ -57,7 +57,7 @@ class MaxDurationRequest(_Body):
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
-class WindowBody(_Body):
+class WindowBody(Body):
     """Charging allowed on ``days`` from ``start`` to ``end``, Europe/London time.
 
     ``HH:MM`` on the minute; an end before the start runs into the next day,
@@ -69,7 +69,7 @@ class WindowBody(_Body):
     end: str = Field(examples=["08:00"])
 
 
-class ScheduleBody(_Body):
+class ScheduleBody(Body):
     """The owner's charging hours."""
 
     mode: Literal["default", "custom", "removed"] = Field(
@@ -78,14 +78,14 @@ class ScheduleBody(_Body):
     windows: list[WindowBody] | None = None
 
 
-class FirstUseBody(_Body):
+class FirstUseBody(Body):
     """The owner's choice at first use (regulation 10)."""
 
     choice: Literal["accept", "remove", "custom"]
     windows: list[WindowBody] | None = Field(None, description="Only with custom.")
 
 
-class OverrideView(_Body):
+class OverrideView(Body):
     """A boost or DSR override in force."""
 
     started_at: datetime
@@ -93,14 +93,14 @@ class OverrideView(_Body):
     until_session_end: bool
 
 
-class FirstUseView(_Body):
+class FirstUseView(Body):
     """The first-use choice the owner made."""
 
     choice: str
     at: datetime
 
 
-class ScheduleView(_Body):
+class ScheduleView(Body):
     """Charging hours, first use, boost and DSR override."""
 
     mode: str
@@ -117,7 +117,7 @@ class ScheduleView(_Body):
     dsr_override: OverrideView | None
 
 
-class OverrideBody(_Body):
+class OverrideBody(Body):
     """A boost or DSR override: give ``until`` or ``duration_s``, or neither for the session."""
 
     until: AwareDatetime | None = None
@@ -130,7 +130,7 @@ class OverrideBody(_Body):
         return self
 
 
-class HistoryRowView(_Body):
+class HistoryRowView(Body):
     """Energy and power in one bucket of the meter history."""
 
     start: datetime = Field(description="Start of the bucket, Europe/London time.")
@@ -141,7 +141,7 @@ class HistoryRowView(_Body):
     max_current_a: float | None
 
 
-class HistoryView(_Body):
+class HistoryView(Body):
     """The meter history between two times at one resolution."""
 
     start: datetime
@@ -150,7 +150,7 @@ class HistoryView(_Body):
     rows: list[HistoryRowView]
 
 
-class RateChangeView(_Body):
+class RateChangeView(Body):
     """A change of charging rate within a session, and why."""
 
     at: datetime
@@ -162,7 +162,7 @@ class RateChangeView(_Body):
     binding_source: str | None
 
 
-class SessionRecordView(_Body):
+class SessionRecordView(Body):
     """One charging session as the measuring system recorded it."""
 
     session_id: str
@@ -176,14 +176,14 @@ class SessionRecordView(_Body):
     rate_changes: list[RateChangeView]
 
 
-class DeletedView(_Body):
+class DeletedView(Body):
     """What the owner's request to delete personal data removed."""
 
     sessions: int
     rate_changes: int
 
 
-class StatusView(_Body):
+class StatusView(Body):
     """What the charger is doing now."""
 
     time: datetime
@@ -204,13 +204,13 @@ class StatusView(_Body):
     first_use_pending: bool = Field(description="The owner has not yet chosen charging hours.")
 
 
-class EmsLimitRequest(_Body):
+class EmsLimitRequest(Body):
     """A limit from a local energy manager (e.g. PV surplus)."""
 
     amps: float = Field(ge=0, le=100, allow_inf_nan=False, description="Amps per phase.")
 
 
-class SimResult(_Body):
+class SimResult(Body):
     """The simulated EV after a simulator command."""
 
     plugged_in: bool
