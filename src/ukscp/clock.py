@@ -112,3 +112,34 @@ class VirtualClock:
         if when.tzinfo is None:
             raise ValueError("wall time must be timezone-aware")
         self._epoch = when.astimezone(UTC) - timedelta(seconds=self._elapsed)
+
+
+class Alarm:
+    """A sleep on a :class:`Clock` that another task can cut short.
+
+    The loops of the charger (EVSE polling, metering, charging hours) sleep
+    until their next deadline but must react at once to a stop or to an
+    owner's action: :meth:`wake` ends the current sleep early, without an
+    exception, and a cancellation of the sleeping task itself still propagates.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._sleeper: asyncio.Future[None] | None = None
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` on the clock, or until :meth:`wake`."""
+        self._sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        try:
+            await self._sleeper
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the sleeping task itself was cancelled, not just woken
+        finally:
+            self._sleeper = None
+
+    def wake(self) -> None:
+        """End the current sleep now (no effect when nothing sleeps)."""
+        if self._sleeper is not None and not self._sleeper.done():
+            self._sleeper.cancel()

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ukscp.clock import LONDON, RealClock, VirtualClock
+from ukscp.clock import LONDON, Alarm, RealClock, VirtualClock
 
 
 async def test_virtual_sleep_wakes_only_when_time_reaches_its_deadline():
@@ -84,3 +84,33 @@ async def test_real_clock_reports_london_time_and_advances():
     before = clock.monotonic()
     await clock.sleep(0.01)
     assert clock.monotonic() > before
+
+
+async def test_an_alarm_sleeps_its_time_unless_woken():
+    clock = VirtualClock()
+    alarm = Alarm(clock)
+    woke: list[float] = []
+
+    async def sleeper() -> None:
+        await alarm.sleep(100)
+        woke.append(clock.monotonic())
+
+    task = asyncio.create_task(sleeper())
+    await clock.advance(10)
+    alarm.wake()
+    await clock.settle()
+    assert woke == [10]
+    await task
+    task = asyncio.create_task(sleeper())
+    await clock.advance(100)
+    assert woke == [10, 110]
+
+
+async def test_cancelling_the_sleeping_task_still_cancels_it():
+    clock = VirtualClock()
+    alarm = Alarm(clock)
+    task = asyncio.create_task(alarm.sleep(100))
+    await clock.settle()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

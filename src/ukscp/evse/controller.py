@@ -9,12 +9,11 @@ controller applies only the rules of IEC 61851 and the board's rating.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from ukscp.clock import Clock
+from ukscp.clock import Alarm, Clock
 from ukscp.events import (
     EventBus,
     EvseStateChanged,
@@ -72,7 +71,7 @@ class EvseController:
         self._contactor_written: bool | None = None
         self._running = False
         self._stopped = False
-        self._sleeper: asyncio.Future[None] | None = None
+        self._alarm = Alarm(clock)
 
     # -- inputs ------------------------------------------------------------------------
 
@@ -106,22 +105,15 @@ class EvseController:
         try:
             while not self._stopped:
                 self._poll()
-                self._sleeper = asyncio.ensure_future(self._clock.sleep(self._poll_interval_s))
-                try:
-                    await self._sleeper
-                except asyncio.CancelledError:
-                    if not self._stopped:
-                        raise  # cancelled by someone else: let it propagate
+                await self._alarm.sleep(self._poll_interval_s)
         finally:
             self._running = False
-            self._sleeper = None
             self._make_safe()
 
     def stop(self) -> None:
         """End :meth:`run` promptly; the contactor opens now."""
         self._stopped = True
-        if self._sleeper is not None:
-            self._sleeper.cancel()
+        self._alarm.wake()
         self._make_safe()
 
     # -- outputs -----------------------------------------------------------------------

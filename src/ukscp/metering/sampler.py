@@ -9,11 +9,10 @@ trouble must never stop the charger.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 
-from ukscp.clock import Clock
+from ukscp.clock import Alarm, Clock
 from ukscp.hardware.protocols import EnergyMeter, Meter, PhaseCurrents
 from ukscp.metering.buckets import epoch_ms
 from ukscp.metering.rollup import Sample, sample_problem
@@ -61,7 +60,7 @@ class MeterSampler:
         self._read_failures = 0
         self._flush_failures = 0
         self._stopped = False
-        self._sleeper: asyncio.Future[None] | None = None
+        self._alarm = Alarm(clock)
 
     def read(self) -> Sample | None:
         """Read the meter now; None (logged) when a read raises or is not a finite number."""
@@ -124,21 +123,14 @@ class MeterSampler:
                 if late >= self._interval_s:
                     ticks += int(late // self._interval_s)
                 delay = start + ticks * self._interval_s - clock.monotonic()
-                self._sleeper = asyncio.ensure_future(clock.sleep(delay))
-                try:
-                    await self._sleeper
-                except asyncio.CancelledError:
-                    if not self._stopped:
-                        raise  # cancelled by someone else: let it propagate
+                await self._alarm.sleep(delay)
         finally:
-            self._sleeper = None
             self._flush()
 
     def stop(self) -> None:
         """End :meth:`run` promptly (it commits what it has before returning)."""
         self._stopped = True
-        if self._sleeper is not None:
-            self._sleeper.cancel()
+        self._alarm.wake()
 
     def _enforce_retention(self) -> None:
         try:

@@ -36,7 +36,6 @@ persisted, so after a restart where no session is restored call
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
-from ukscp.clock import LONDON, Clock
+from ukscp.clock import LONDON, Alarm, Clock
 from ukscp.events import Event, EventBus, SessionEnded
 from ukscp.limits import Arbiter, Limit, LimitSource
 from ukscp.regulation.schedule import (
@@ -325,7 +324,7 @@ class DefaultMode:
         self._load()
         self._running = False
         self._stopped = False
-        self._sleeper: asyncio.Future[None] | None = None
+        self._alarm = Alarm(clock)
         bus.subscribe(SessionEnded, self._on_session_ended_event)
         self._tick()
 
@@ -522,16 +521,9 @@ class DefaultMode:
         try:
             while not self._stopped:
                 self._tick()
-                self._sleeper = asyncio.ensure_future(self._clock.sleep(self._seconds_to_wake()))
-                try:
-                    await self._sleeper
-                except asyncio.CancelledError:
-                    task = asyncio.current_task()
-                    if task is not None and task.cancelling():
-                        raise  # we were cancelled, not just woken
+                await self._alarm.sleep(self._seconds_to_wake())
         finally:
             self._running = False
-            self._sleeper = None
 
     def stop(self) -> None:
         """Make :meth:`run` return. The arbiter slot is left as it is."""
@@ -542,8 +534,7 @@ class DefaultMode:
 
     def _wake(self) -> None:
         # Owner actions change the next deadline: the loop recomputes its sleep.
-        if self._sleeper is not None and not self._sleeper.done():
-            self._sleeper.cancel()
+        self._alarm.wake()
 
     def _seconds_to_wake(self) -> float:
         now = self._clock.now()
