@@ -1,7 +1,8 @@
 """Footprint of an idle charger while charging: resident memory and CPU.
 
-Starts the real ``ukscp run --sim-plug`` process (simulated EV charging at
-32 A), lets it settle, then samples its RSS every second and its CPU time over
+Sets a charger up (first start), then starts the real ``ukscp run --sim-plug``
+process again on that data directory (simulated EV charging at 32 A, the owner
+logged in over HTTPS), lets it settle, then samples its RSS every second and its CPU time over
 the window. Repeats the run and reports medians. Writes
 ``benchmarks/results/footprint.md``.
 
@@ -19,7 +20,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -33,10 +33,13 @@ TARGET_CPU_PCT = 2.0
 def measure(seconds: float, settle: float) -> tuple[float, float, float]:
     """One run: (median RSS MB, peak RSS MB, CPU % of one core)."""
     with tempfile.TemporaryDirectory() as data_dir:
+        # First start: the owner's setup. The charger measured is the one in service
+        # afterwards, started again on the same data directory, as after any reboot.
+        start_charger(Path(data_dir)).stop()
         charger = start_charger(Path(data_dir), "--sim-plug")
         try:
             time.sleep(settle)
-            status = httpx.get(charger.url + "api/v1/status", timeout=5).json()
+            status = charger.client.get("/api/v1/status").json()
             assert status["state"] == "C", f"EV not charging: {status}"
             proc = psutil.Process(charger.process.pid)
             cpu_start = proc.cpu_times()
@@ -51,7 +54,6 @@ def measure(seconds: float, settle: float) -> tuple[float, float, float]:
             return statistics.median(rss), max(rss), 100 * cpu / wall
         finally:
             charger.stop()
-            charger.client.close()
 
 
 def main() -> None:
@@ -76,7 +78,9 @@ def main() -> None:
 Measured {datetime.now(UTC):%Y-%m-%d} by `benchmarks/footprint.py` with {args.runs} runs of \
 {args.seconds:.0f} s each, after {args.settle:.0f} s to settle. RSS sampled every second with
 psutil; CPU is the process's user+system time over the window divided by wall time (100 % =
-one core). The simulated EV charges at 32 A throughout; the API is idle.
+one core). The charger was set up on a first start, then started again on the same data
+directory (as in service); the simulated EV charges at 32 A throughout; the API is idle
+but for the owner's login over HTTPS.
 
 Machine: {platform.machine()}, {psutil.cpu_count()} cores, Python {platform.python_version()}, \
 {platform.system()} {platform.release()}.

@@ -37,7 +37,6 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from zxcvbn import zxcvbn  # type: ignore[import-untyped]
 
 from ukscp.clock import LONDON, Clock
 from ukscp.security.seclog import SecurityEventType, SecurityLog
@@ -275,6 +274,9 @@ def check_password(password: str, username: str) -> None:
     # A one- or two-letter username would refuse half of all passwords.
     if len(username) >= 3 and username.casefold() in password.casefold():
         raise WeakPassword("The password must not contain the username.")
+    # Imported here: its word lists take ~13 MB, needed only when a password is set.
+    from zxcvbn import zxcvbn  # type: ignore[import-untyped]
+
     result = zxcvbn(password[:_ZXCVBN_MAX_CHARS], user_inputs=[username, *_CONTEXT_WORDS])
     if int(result["score"]) < MIN_ZXCVBN_SCORE:
         feedback = result.get("feedback") or {}
