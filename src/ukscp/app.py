@@ -46,6 +46,7 @@ from ukscp.regulation.dsr import DsrLimits
 from ukscp.regulation.random_delay import DelaySettings, Draw, Policy
 from ukscp.security.audit import attach_security_log
 from ukscp.security.credentials import OwnerAccounts, SetupCodeFile
+from ukscp.security.integrity_monitor import IntegrityMonitor
 from ukscp.security.seclog import SECLOG_FILE, SecurityEventType, SecurityLog
 from ukscp.security.tls import ensure_device_certificate, server_ssl_context
 from ukscp.settings_store import SettingsStore
@@ -79,6 +80,7 @@ class App:
     dsr: DsrLimits
     metering: MeteringStore
     sampler: MeterSampler
+    integrity: IntegrityMonitor
     charger: Charger
     api: FastAPI
     store: SettingsStore
@@ -99,13 +101,17 @@ class App:
             asyncio.create_task(self.default_mode.run(), name="default-mode"),
             asyncio.create_task(self.sampler.run(), name="meter-sampler"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
+            asyncio.create_task(
+                self.integrity.run(self.settings.integrity.check_interval_h), name="integrity"
+            ),
         ]
         server.start()
         on_ready(server.url)
         await stop.wait()
         self.shutdown("stop requested (signal)")
         await server.stop()
-        tasks[-1].cancel()
+        for periodic in tasks[-2:]:
+            periodic.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.close()
         return 0
@@ -287,9 +293,19 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         clock, arbiter, store, bus, settings.provisioning.sold_with_dsr_agreement
     )
     dsr = DsrLimits(arbiter, default_mode, bus)
+    integrity = IntegrityMonitor(
+        clock,
+        arbiter,
+        seclog,
+        settings.integrity.manifest_file,
+        settings.integrity.public_key_file,
+        settings.integrity.on_failure_limit_a,
+    )
 
     sim = SimulatedEv(sim_ev, store)
-    charger = Charger(clock, bus, controller, arbiter, gate, default_mode, metering, meter, sim)
+    charger = Charger(
+        clock, bus, controller, arbiter, gate, default_mode, metering, integrity, meter, sim
+    )
     auth = Auth(accounts, secure_cookies=not settings.web.insecure_http)
     return App(
         settings=settings,
@@ -304,6 +320,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         dsr=dsr,
         metering=metering,
         sampler=sampler,
+        integrity=integrity,
         charger=charger,
         api=create_api(charger, auth, setup_codes, seclog),
         store=store,

@@ -17,11 +17,15 @@ from ukscp.metering import MeteringStore, Resolution
 from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import RandomDelayGate
 from ukscp.regulation.schedule import schedule_from_json, windows_from_json
+from ukscp.security.integrity_monitor import IntegrityMonitor
+from ukscp.security.secure_boot import secure_boot_state
 from ukscp.settings_store import SettingsStore
 from ukscp.web.schemas import (
     DeletedView,
     HistoryRowView,
     HistoryView,
+    IntegrityCheckView,
+    IntegrityView,
     LimitView,
     RandomDelayView,
     ScheduleView,
@@ -117,6 +121,7 @@ class Charger:
         gate: RandomDelayGate,
         default_mode: DefaultMode,
         metering: MeteringStore,
+        integrity: IntegrityMonitor,
         meter: Meter,
         sim: SimulatedEv | None,
     ) -> None:
@@ -127,6 +132,7 @@ class Charger:
         self._gate = gate
         self._default_mode = default_mode
         self._metering = metering
+        self._integrity = integrity
         self._meter = meter
         self._sim = sim
 
@@ -234,6 +240,26 @@ class Charger:
             )
         )
         return DeletedView.model_validate(asdict(deleted))
+
+    def integrity(self) -> IntegrityView:
+        """The latest software integrity check and the secure-boot state."""
+        report = self._integrity.last
+        last = None
+        if report is not None:
+            last = IntegrityCheckView(
+                checked_at=report.checked_at,
+                ok=report.ok,
+                signature_valid=report.signature_valid,
+                summary=report.summary(),
+                changed=list(report.changed),
+                added=list(report.added),
+                missing=list(report.missing),
+            )
+        return IntegrityView(
+            configured=self._integrity.configured,
+            last_check=last,
+            secure_boot=secure_boot_state(),
+        )
 
     def _period(
         self, start: datetime | None, end: datetime | None, resolution: Resolution

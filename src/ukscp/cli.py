@@ -10,10 +10,18 @@ from typing import Annotated
 
 import typer
 
+import ukscp
 from ukscp.app import build_app
 from ukscp.clock import RealClock
 from ukscp.config import ConfigError, Settings, load_config
 from ukscp.security.credentials import SetupCodeFile
+from ukscp.security.integrity import (
+    IntegrityError,
+    check,
+    generate_keypair,
+    package_root,
+    sign_release,
+)
 from ukscp.security.seclog import SECLOG_FILE, verify_file
 from ukscp.web.server import ServeError
 
@@ -120,6 +128,58 @@ def seclog_verify(config: ConfigOption = None, data_dir: DataDirOption = None) -
         f"({check.checked} records checked)",
         err=True,
     )
+    raise typer.Exit(1)
+
+
+release_cli = typer.Typer(help="Signing releases (the manufacturer's side).", no_args_is_help=True)
+cli.add_typer(release_cli, name="release")
+integrity_cli = typer.Typer(help="Checking the installed software.", no_args_is_help=True)
+cli.add_typer(integrity_cli, name="integrity")
+
+
+@release_cli.command("keygen")
+def release_keygen(
+    out: Annotated[Path, typer.Option("--out", help="Directory for release.key and release.pub.")],
+) -> None:
+    """Make an Ed25519 release key pair (the private key is written 0600)."""
+    try:
+        key, pub = generate_keypair(out)
+    except IntegrityError as exc:
+        typer.echo(f"ukscp: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"private key: {key}\npublic key:  {pub} (give this one to the chargers)")
+
+
+@release_cli.command("sign")
+def release_sign(
+    key: Annotated[Path, typer.Option("--key", help="The Ed25519 private release key (PEM).")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the signed manifest.")],
+) -> None:
+    """Sign a manifest of every file of the installed ukscp package."""
+    try:
+        count = sign_release(package_root(), key, out, ukscp.__version__)
+    except IntegrityError as exc:
+        typer.echo(f"ukscp: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"signed {count} files of ukscp {ukscp.__version__} into {out}")
+
+
+@integrity_cli.command("check")
+def integrity_check(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Verify the installed files against the signed manifest named in the config."""
+    settings = _settings(config, data_dir)
+    manifest, public_key = settings.integrity.manifest_file, settings.integrity.public_key_file
+    if manifest is None or public_key is None:
+        typer.echo(
+            "ukscp: integrity.manifest_file and integrity.public_key_file are not configured",
+            err=True,
+        )
+        raise typer.Exit(2)
+    report = check(package_root(), manifest, public_key, RealClock().now())
+    if report.ok:
+        typer.echo(report.summary())
+        return
+    typer.echo(report.summary(), err=True)
     raise typer.Exit(1)
 
 

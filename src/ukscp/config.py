@@ -106,6 +106,9 @@ class IntegritySettings(_Section):
     )
     manifest_file: Path | None = Field(None, description="Signed release manifest.")
     check_interval_h: Annotated[float, Field(gt=0)] = 6
+    on_failure_limit_a: float = Field(
+        0, ge=0, le=80, description="Safe mode when the software is changed: 0 stops charging."
+    )
 
 
 class UpdateSettings(_Section):

@@ -65,7 +65,12 @@ def log_in(client: httpx.Client, data_dir: Path) -> None:
 
 
 def start_charger(
-    data_dir: Path, *args: str, ready_timeout: float = 30, any_time: bool = True
+    data_dir: Path,
+    *args: str,
+    ready_timeout: float = 30,
+    any_time: bool = True,
+    command: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> RunningCharger:
     """Start ``ukscp run``, set it up or log in as the owner, over HTTPS.
 
@@ -75,12 +80,12 @@ def start_charger(
     """
     port = free_port()
     process = subprocess.Popen(
-        [str(UKSCP), "run", "--data-dir", str(data_dir), "--host", "127.0.0.1",
+        [*(command or [str(UKSCP)]), "run", "--data-dir", str(data_dir), "--host", "127.0.0.1",
          "--port", str(port), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     assert process.stdout is not None
     deadline = time.monotonic() + ready_timeout

@@ -29,6 +29,7 @@ from ukscp.web.schemas import (
     EmsLimitRequest,
     FirstUseBody,
     HistoryView,
+    IntegrityView,
     LimitView,
     MaxDurationRequest,
     OverrideBody,
@@ -138,6 +139,10 @@ class ChargerService(Protocol):
 
     def delete_personal_data(self) -> DeletedView:
         """Delete the session history."""
+        ...
+
+    def integrity(self) -> IntegrityView:
+        """The latest software integrity check and the secure-boot state."""
         ...
 
     @property
@@ -300,6 +305,11 @@ def create_api(
     async def delete_personal_data() -> DeletedView:
         """Delete the session history (the owner's right to erase personal data)."""
         return charger.delete_personal_data()
+
+    @api.get("/integrity", response_model=IntegrityView, tags=["security"])
+    async def integrity() -> IntegrityView:
+        """Last software integrity check (time, result, changed files) and secure-boot state."""
+        return charger.integrity()
 
     def _sim() -> SimControls:
         if charger.sim is None:

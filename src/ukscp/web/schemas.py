@@ -183,6 +183,26 @@ class DeletedView(Body):
     rate_changes: int
 
 
+class IntegrityCheckView(Body):
+    """One check of the installed software against the signed release manifest."""
+
+    checked_at: datetime
+    ok: bool
+    signature_valid: bool
+    summary: str
+    changed: list[str]
+    added: list[str]
+    missing: list[str]
+
+
+class IntegrityView(Body):
+    """Software integrity and secure boot, as the owner and an assessor see them."""
+
+    configured: bool = Field(description="A signed manifest and a trusted key were provisioned.")
+    last_check: IntegrityCheckView | None
+    secure_boot: str = Field(description="enabled, disabled, or unknown (and why).")
+
+
 class StatusView(Body):
     """What the charger is doing now."""
 
