@@ -36,6 +36,7 @@ async def app(tmp_path: Path, clock: VirtualClock, draw: Draw) -> AsyncIterator[
         asyncio.create_task(built.controller.run()),
         asyncio.create_task(built.default_mode.run()),
         asyncio.create_task(built.sampler.run()),
+        asyncio.create_task(built.tamper.run()),
     ]
     yield built
     built.shutdown("test finished")

@@ -29,7 +29,7 @@ from ukscp.events import (
 )
 from ukscp.evse.controller import EvseController
 from ukscp.evse.state_machine import CONNECTED_STATES
-from ukscp.hardware.protocols import Board
+from ukscp.hardware.protocols import Board, TamperInput
 from ukscp.hardware.sim import SimBoard, SimEV, SimMeter
 from ukscp.history import EventHistory
 from ukscp.limits import Arbiter, Limit, LimitSource
@@ -48,6 +48,7 @@ from ukscp.security.audit import attach_security_log
 from ukscp.security.credentials import OwnerAccounts, SetupCodeFile
 from ukscp.security.integrity_monitor import IntegrityMonitor
 from ukscp.security.seclog import SECLOG_FILE, SecurityEventType, SecurityLog
+from ukscp.security.tamper import TamperGuard
 from ukscp.security.tls import ensure_device_certificate, server_ssl_context
 from ukscp.settings_store import SettingsStore
 from ukscp.web.api import create_api
@@ -81,6 +82,7 @@ class App:
     metering: MeteringStore
     sampler: MeterSampler
     integrity: IntegrityMonitor
+    tamper: TamperGuard
     charger: Charger
     api: FastAPI
     store: SettingsStore
@@ -100,6 +102,7 @@ class App:
             asyncio.create_task(self.controller.run(), name="evse-controller"),
             asyncio.create_task(self.default_mode.run(), name="default-mode"),
             asyncio.create_task(self.sampler.run(), name="meter-sampler"),
+            asyncio.create_task(self.tamper.run(), name="tamper"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
             asyncio.create_task(
                 self.integrity.run(self.settings.integrity.check_interval_h), name="integrity"
@@ -171,6 +174,7 @@ class App:
         self.bus.publish(ChargerStopping(at=self.clock.now(), reason=reason))
         self.default_mode.stop()
         self.sampler.stop()
+        self.tamper.stop()
         self.gate.close()
         self.controller.stop()
 
@@ -302,9 +306,12 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         settings.integrity.on_failure_limit_a,
     )
 
-    sim = SimulatedEv(sim_ev, store)
+    sim = SimulatedEv(sim_ev, board, store)
+    tamper = TamperGuard(
+        clock, board if isinstance(board, TamperInput) else None, arbiter, seclog, store
+    )
     charger = Charger(
-        clock, bus, controller, arbiter, gate, default_mode, metering, integrity, meter, sim
+        clock, bus, controller, arbiter, gate, default_mode, metering, integrity, tamper, meter, sim
     )
     auth = Auth(accounts, secure_cookies=not settings.web.insecure_http)
     return App(
@@ -321,6 +328,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         metering=metering,
         sampler=sampler,
         integrity=integrity,
+        tamper=tamper,
         charger=charger,
         api=create_api(charger, auth, setup_codes, seclog),
         store=store,

@@ -11,7 +11,7 @@ from ukscp.clock import Clock
 from ukscp.events import EventBus, PersonalDataDeleted
 from ukscp.evse.controller import EvseController
 from ukscp.hardware.protocols import EnergyMeter, Meter
-from ukscp.hardware.sim import SimEV
+from ukscp.hardware.sim import SimBoard, SimEV
 from ukscp.limits import Arbiter, ArbitratedLimit, Limit, LimitSource
 from ukscp.metering import MeteringStore, Resolution
 from ukscp.regulation.default_mode import DefaultMode
@@ -19,6 +19,7 @@ from ukscp.regulation.delay_gate import RandomDelayGate
 from ukscp.regulation.schedule import schedule_from_json, windows_from_json
 from ukscp.security.integrity_monitor import IntegrityMonitor
 from ukscp.security.secure_boot import secure_boot_state
+from ukscp.security.tamper import TamperGuard
 from ukscp.settings_store import SettingsStore
 from ukscp.web.schemas import (
     DeletedView,
@@ -73,8 +74,9 @@ class SimulatedEv:
 
     _PLUGGED_KEY = "sim.ev.plugged"
 
-    def __init__(self, ev: SimEV, store: SettingsStore) -> None:
+    def __init__(self, ev: SimEV, board: SimBoard, store: SettingsStore) -> None:
         self._ev = ev
+        self._board = board
         self._store = store
 
     def restore(self) -> bool:
@@ -105,6 +107,11 @@ class SimulatedEv:
             self._ev.pause()
         return self._result()
 
+    def tamper(self) -> SimResult:
+        """Open the enclosure, as far as the board's tamper switch can tell."""
+        self._board.trip_tamper()
+        return self._result()
+
     def _result(self) -> SimResult:
         return SimResult(plugged_in=self._ev.plugged, paused=self._ev.paused, soc=self._ev.soc)
 
@@ -122,6 +129,7 @@ class Charger:
         default_mode: DefaultMode,
         metering: MeteringStore,
         integrity: IntegrityMonitor,
+        tamper: TamperGuard,
         meter: Meter,
         sim: SimulatedEv | None,
     ) -> None:
@@ -133,6 +141,7 @@ class Charger:
         self._default_mode = default_mode
         self._metering = metering
         self._integrity = integrity
+        self._tamper = tamper
         self._meter = meter
         self._sim = sim
 
@@ -169,7 +178,13 @@ class Charger:
             random_delay=self.random_delay(),
             charging_allowed_by_schedule=self._default_mode.charging_allowed(),
             first_use_pending=self._default_mode.first_use_pending,
+            tamper_alarm_since=self._tamper.alarm_since,
         )
+
+    def acknowledge_tamper(self) -> StatusView:
+        """The owner clears the tamper alarm (TamperNotCleared while still open)."""
+        self._tamper.acknowledge()
+        return self.status()
 
     def schedule(self) -> ScheduleView:
         """Charging hours, first use, boost and DSR override."""

@@ -58,6 +58,15 @@ class TamperInput(Protocol):
 
 
 @runtime_checkable
+class TamperReset(Protocol):
+    """A tamper switch that latches until the charger re-arms it."""
+
+    def reset_tamper(self) -> None:
+        """Re-arm the latch (after the owner has acknowledged the alarm)."""
+        ...
+
+
+@runtime_checkable
 class Meter(Protocol):
     """An electricity meter that reports instantaneous power."""
 

@@ -21,6 +21,7 @@ from ukscp.metering import Resolution
 from ukscp.regulation.default_mode import FirstUseNotPending
 from ukscp.security.credentials import SetupCodeFile
 from ukscp.security.seclog import SecurityLog
+from ukscp.security.tamper import TamperNotCleared
 from ukscp.web.account_api import owner_router, public_router
 from ukscp.web.auth import Auth
 from ukscp.web.errors import ApiError, install_error_handlers
@@ -55,6 +56,10 @@ class SimControls(Protocol):
 
     def pause(self) -> SimResult:
         """Toggle an EV-initiated pause."""
+        ...
+
+    def tamper(self) -> SimResult:
+        """Trip the board's tamper switch."""
         ...
 
 
@@ -143,6 +148,10 @@ class ChargerService(Protocol):
 
     def integrity(self) -> IntegrityView:
         """The latest software integrity check and the secure-boot state."""
+        ...
+
+    def acknowledge_tamper(self) -> StatusView:
+        """Clear the tamper alarm."""
         ...
 
     @property
@@ -311,6 +320,14 @@ def create_api(
         """Last software integrity check (time, result, changed files) and secure-boot state."""
         return charger.integrity()
 
+    @api.post("/tamper/acknowledge", response_model=StatusView, tags=["security"])
+    async def acknowledge_tamper() -> StatusView:
+        """The owner has seen the tamper alarm and clears it; charging may resume."""
+        try:
+            return charger.acknowledge_tamper()
+        except TamperNotCleared as exc:
+            raise ApiError(409, str(exc)) from None
+
     def _sim() -> SimControls:
         if charger.sim is None:
             raise ApiError(404, "the simulator is not in use on this charger")
@@ -330,6 +347,11 @@ def create_api(
     async def sim_pause() -> SimResult:
         """Simulator only: the EV pauses charging, or resumes if paused."""
         return _sim().pause()
+
+    @api.post("/sim/tamper", response_model=SimResult, tags=["simulator"])
+    async def sim_tamper() -> SimResult:
+        """Simulator only: open the enclosure (trips the tamper switch)."""
+        return _sim().tamper()
 
     app.include_router(api)
     return app

@@ -222,6 +222,9 @@ class StatusView(Body):
         description="Whether the charging hours (or a boost) allow charging now."
     )
     first_use_pending: bool = Field(description="The owner has not yet chosen charging hours.")
+    tamper_alarm_since: datetime | None = Field(
+        description="The enclosure was opened: charging is stopped until the owner acknowledges."
+    )
 
 
 class EmsLimitRequest(Body):
