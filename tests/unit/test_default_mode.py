@@ -595,3 +595,29 @@ async def test_the_api_path_applies_a_schedule_from_json(peak_rig: Rig, running_
     assert status.charging_allowed
     assert status.to_json()["windows"] == body["windows"]
     assert peak_rig.last_cause().source is LimitSource.OWNER
+
+
+async def test_a_boundary_on_the_spring_dst_day_applies_on_the_second(tmp_path):
+    """Waiting is computed in UTC: London times subtract as wall time across the change."""
+    from datetime import UTC, datetime
+
+    from ukscp.clock import VirtualClock
+    from ukscp.events import EventBus
+    from ukscp.limits import Arbiter, Limit, LimitSource
+    from ukscp.regulation.default_mode import DefaultMode
+    from ukscp.regulation.schedule import Weekday, Window
+    from ukscp.settings_store import SettingsStore
+
+    clock = VirtualClock(datetime(2026, 3, 29, 0, 30, 30, tzinfo=UTC))  # 00:30:30 GMT
+    arbiter = Arbiter({"hw": Limit(32, LimitSource.HARDWARE)}, supply_phases=1)
+    changes: list[datetime] = []
+    arbiter.subscribe(lambda change: changes.append(clock.now().astimezone(UTC)))
+    mode = DefaultMode(clock, arbiter, SettingsStore(tmp_path / "s.db"), EventBus())
+    # 01:30 does not exist that day: the window opens at the jump, 01:00 UTC
+    mode.set_schedule([Window.of({Weekday.SUN}, "01:30", "05:00")])
+    changes.clear()
+    task = asyncio.create_task(mode.run())
+    await clock.advance(2 * 3600)
+    mode.stop()
+    await task
+    assert changes == [datetime(2026, 3, 29, 1, 0, tzinfo=UTC)]

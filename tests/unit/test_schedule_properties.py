@@ -74,6 +74,8 @@ def test_allowed_at_is_constant_until_the_next_boundary_and_differs_at_it(schedu
             assert allowed_at(schedule, when + horizon * part) == state
         return
     assert boundary > when
+    # Arithmetic in UTC: London times subtract as wall-clock times across a DST change.
+    boundary = boundary.astimezone(UTC)
     assert allowed_at(schedule, boundary) != state
     assert allowed_at(schedule, boundary - timedelta(microseconds=1)) == state
     for part in parts:

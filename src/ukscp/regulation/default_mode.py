@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
@@ -537,7 +537,8 @@ class DefaultMode:
         self._alarm.wake()
 
     def _seconds_to_wake(self) -> float:
-        now = self._clock.now()
+        # In UTC: two London times subtract as wall-clock times, an hour out on DST days.
+        now = self._clock.now().astimezone(UTC)
         deadlines = [next_boundary(self.schedule(), now)]
         deadlines += [o.until for o in (self._boost, self._dsr_override) if o is not None]
         wait = self._recheck_s
