@@ -50,6 +50,7 @@ from ukscp.security.integrity_monitor import IntegrityMonitor
 from ukscp.security.seclog import SECLOG_FILE, SecurityEventType, SecurityLog
 from ukscp.security.tamper import TamperGuard
 from ukscp.security.tls import ensure_device_certificate, server_ssl_context
+from ukscp.security.updates import UpdateChecker
 from ukscp.settings_store import SettingsStore
 from ukscp.web.api import create_api
 from ukscp.web.auth import Auth
@@ -83,6 +84,7 @@ class App:
     sampler: MeterSampler
     integrity: IntegrityMonitor
     tamper: TamperGuard
+    updates: UpdateChecker | None
     charger: Charger
     api: FastAPI
     store: SettingsStore
@@ -98,24 +100,31 @@ class App:
             self.api, web.host, web.port, self._tls_context(), web.http_redirect_port
         )
         self.start()
-        tasks = [
+        # Loops that end when shutdown() stops them...
+        loops = [
             asyncio.create_task(self.controller.run(), name="evse-controller"),
             asyncio.create_task(self.default_mode.run(), name="default-mode"),
             asyncio.create_task(self.sampler.run(), name="meter-sampler"),
             asyncio.create_task(self.tamper.run(), name="tamper"),
+        ]
+        # ...and periodic checks that hold no state worth finishing: cancelled.
+        periodic = [
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
             asyncio.create_task(
                 self.integrity.run(self.settings.integrity.check_interval_h), name="integrity"
             ),
         ]
+        if self.updates is not None:
+            interval_h = self.settings.updates.check_interval_h
+            periodic.append(asyncio.create_task(self.updates.run(interval_h), name="updates"))
         server.start()
         on_ready(server.url)
         await stop.wait()
         self.shutdown("stop requested (signal)")
         await server.stop()
-        for periodic in tasks[-2:]:
-            periodic.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for task in periodic:
+            task.cancel()
+        await asyncio.gather(*loops, *periodic, return_exceptions=True)
         self.close()
         return 0
 
@@ -224,6 +233,19 @@ def _persist_runtime_state(bus: EventBus, store: SettingsStore, gate: RandomDela
     )
 
 
+def _update_checker(settings: Settings, clock: Clock, seclog: SecurityLog) -> UpdateChecker | None:
+    """Update checks, when a TUF repository and its pinned root were provisioned."""
+    url, root = settings.updates.tuf_repository_url, settings.updates.trusted_root_file
+    if url is None or root is None:
+        return None
+    try:
+        return UpdateChecker(
+            clock, seclog, url, root, settings.data_dir / "tuf", ukscp.__version__
+        )
+    except ValueError as exc:
+        raise ConfigError(f"updates: {exc}") from None
+
+
 def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) -> App:
     """Build the whole charger from ``settings``.
 
@@ -310,8 +332,20 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
     tamper = TamperGuard(
         clock, board if isinstance(board, TamperInput) else None, arbiter, seclog, store
     )
+    updates = _update_checker(settings, clock, seclog)
     charger = Charger(
-        clock, bus, controller, arbiter, gate, default_mode, metering, integrity, tamper, meter, sim
+        clock,
+        bus,
+        controller,
+        arbiter,
+        gate,
+        default_mode,
+        metering,
+        integrity,
+        tamper,
+        updates,
+        meter,
+        sim,
     )
     auth = Auth(accounts, secure_cookies=not settings.web.insecure_http)
     return App(
@@ -329,6 +363,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         sampler=sampler,
         integrity=integrity,
         tamper=tamper,
+        updates=updates,
         charger=charger,
         api=create_api(charger, auth, setup_codes, seclog),
         store=store,

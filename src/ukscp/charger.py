@@ -20,6 +20,7 @@ from ukscp.regulation.schedule import schedule_from_json, windows_from_json
 from ukscp.security.integrity_monitor import IntegrityMonitor
 from ukscp.security.secure_boot import secure_boot_state
 from ukscp.security.tamper import TamperGuard
+from ukscp.security.updates import UpdateChecker
 from ukscp.settings_store import SettingsStore
 from ukscp.web.schemas import (
     DeletedView,
@@ -34,6 +35,8 @@ from ukscp.web.schemas import (
     SessionView,
     SimResult,
     StatusView,
+    UpdateCheckView,
+    UpdatesView,
 )
 
 # How far back a history query looks by default, and at most, per resolution: enough
@@ -130,6 +133,7 @@ class Charger:
         metering: MeteringStore,
         integrity: IntegrityMonitor,
         tamper: TamperGuard,
+        updates: UpdateChecker | None,
         meter: Meter,
         sim: SimulatedEv | None,
     ) -> None:
@@ -142,6 +146,7 @@ class Charger:
         self._metering = metering
         self._integrity = integrity
         self._tamper = tamper
+        self._updates = updates
         self._meter = meter
         self._sim = sim
 
@@ -275,6 +280,23 @@ class Charger:
             last_check=last,
             secure_boot=secure_boot_state(),
         )
+
+    def updates(self) -> UpdatesView:
+        """Whether update checks are provisioned, and the latest result."""
+        if self._updates is None:
+            return UpdatesView(configured=False, repository_url=None, last_check=None)
+        last = self._updates.last
+        return UpdatesView(
+            configured=True,
+            repository_url=self._updates.repository_url,
+            last_check=None if last is None else UpdateCheckView.model_validate(last.as_dict()),
+        )
+
+    async def check_for_updates(self) -> UpdatesView:
+        """Check for a newer release now (the owner asked)."""
+        if self._updates is not None:
+            await self._updates.check()
+        return self.updates()
 
     def _period(
         self, start: datetime | None, end: datetime | None, resolution: Resolution

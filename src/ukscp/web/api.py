@@ -14,7 +14,6 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.responses import StreamingResponse
-from fastapi.staticfiles import StaticFiles
 
 import ukscp
 from ukscp.clock import LONDON
@@ -26,7 +25,6 @@ from ukscp.security.tamper import TamperNotCleared
 from ukscp.web.account_api import owner_router, public_router
 from ukscp.web.auth import Auth
 from ukscp.web.errors import ApiError, install_error_handlers
-from ukscp.web.pages import STATIC_DIR, pages_router
 from ukscp.web.schemas import (
     DeletedView,
     EmsLimitRequest,
@@ -42,6 +40,7 @@ from ukscp.web.schemas import (
     SessionRecordView,
     SimResult,
     StatusView,
+    UpdatesView,
 )
 
 
@@ -154,6 +153,14 @@ class ChargerService(Protocol):
 
     def acknowledge_tamper(self) -> StatusView:
         """Clear the tamper alarm."""
+        ...
+
+    def updates(self) -> UpdatesView:
+        """Update-check status."""
+        ...
+
+    async def check_for_updates(self) -> UpdatesView:
+        """Check for a newer release now."""
         ...
 
     @property
@@ -322,6 +329,16 @@ def create_api(
         """Last software integrity check (time, result, changed files) and secure-boot state."""
         return charger.integrity()
 
+    @api.get("/updates", response_model=UpdatesView, tags=["security"])
+    async def updates() -> UpdatesView:
+        """The latest check for a newer release (signed, TUF-verified)."""
+        return charger.updates()
+
+    @api.post("/updates/check", response_model=UpdatesView, tags=["security"])
+    async def check_for_updates() -> UpdatesView:
+        """Check for a newer release now; no network gives "could_not_check", not an error."""
+        return await charger.check_for_updates()
+
     @api.post("/tamper/acknowledge", response_model=StatusView, tags=["security"])
     async def acknowledge_tamper() -> StatusView:
         """The owner has seen the tamper alarm and clears it; charging may resume."""
@@ -356,6 +373,4 @@ def create_api(
         return _sim().tamper()
 
     app.include_router(api)
-    app.include_router(pages_router(charger, auth))
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

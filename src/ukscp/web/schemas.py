@@ -203,6 +203,24 @@ class IntegrityView(Body):
     secure_boot: str = Field(description="enabled, disabled, or unknown (and why).")
 
 
+class UpdateCheckView(Body):
+    """One check for a newer release (TUF-verified)."""
+
+    checked_at: datetime
+    outcome: str = Field(description="up_to_date, update_available, could_not_check, rejected.")
+    current_version: str
+    available_version: str | None
+    detail: str
+
+
+class UpdatesView(Body):
+    """Whether update checks are provisioned, and the latest result."""
+
+    configured: bool
+    repository_url: str | None
+    last_check: UpdateCheckView | None
+
+
 class StatusView(Body):
     """What the charger is doing now."""
 
