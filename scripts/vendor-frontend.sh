@@ -10,7 +10,6 @@ trap 'rm -rf "$WORK"' EXIT
 
 # package@version  file-in-package...
 PACKAGES=(
-  "htmx.org@2.0.8 dist/htmx.min.js"
   "uplot@1.6.32 dist/uPlot.iife.min.js dist/uPlot.min.css"
 )
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.responses import StreamingResponse
+from fastapi.staticfiles import StaticFiles
 
 import ukscp
 from ukscp.clock import LONDON
@@ -25,6 +26,7 @@ from ukscp.security.tamper import TamperNotCleared
 from ukscp.web.account_api import owner_router, public_router
 from ukscp.web.auth import Auth
 from ukscp.web.errors import ApiError, install_error_handlers
+from ukscp.web.pages import STATIC_DIR, pages_router
 from ukscp.web.schemas import (
     DeletedView,
     EmsLimitRequest,
@@ -373,4 +375,6 @@ def create_api(
         return _sim().tamper()
 
     app.include_router(api)
+    app.include_router(pages_router(charger, auth))
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

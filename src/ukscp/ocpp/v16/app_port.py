@@ -1,0 +1,110 @@
+"""The :class:`~ukscp.ocpp.v16.port.ChargerPort` of the real charger's object graph.
+
+The composition root builds one from the parts it already has. How the CSMS's
+requests land on the charger:
+
+* RemoteStartTransaction is the owner's own request relayed by the CSMS (the
+  supplier's app): a boost for the session, which takes effect at once like
+  any owner action (no randomised delay), and lifts an earlier remote stop.
+* RemoteStopTransaction holds the current at 0 A with the owner's authority,
+  until the EV is unplugged or the CSMS starts charging again.
+* Charging profiles become the arbiter's ``ocpp`` slot, where the randomised
+  delay's policy judges them by their source.
+* The random delay's maximum is set with source ``ocpp`` (regulation 11's
+  remote setting; it lands in the security log through the gate's event).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ukscp.events import EventBus, SessionEnded
+from ukscp.evse.controller import EvseController
+from ukscp.hardware.protocols import EnergyMeter, Meter
+from ukscp.limits import Arbiter, Limit, LimitSource
+from ukscp.ocpp.v16.port import ChargerSnapshot
+from ukscp.regulation.default_mode import DefaultMode
+from ukscp.regulation.delay_gate import RandomDelayGate
+
+OCPP_SLOT = "ocpp"
+REMOTE_STOP_SLOT = "ocpp_remote_stop"
+OCPP_SOURCE = "ocpp"
+
+
+class AppChargerPort:
+    """Implements ``ChargerPort`` over the EVSE controller, meter, gate, arbiter, default mode."""
+
+    def __init__(
+        self,
+        *,
+        controller: EvseController,
+        meter: Meter,
+        gate: RandomDelayGate,
+        arbiter: Arbiter,
+        default_mode: DefaultMode,
+        bus: EventBus,
+        reset: Callable[[bool], None],
+    ) -> None:
+        self._controller = controller
+        self._meter = meter
+        self._registers = meter if isinstance(meter, EnergyMeter) else None
+        self._gate = gate
+        self._arbiter = arbiter
+        self._default_mode = default_mode
+        self._reset = reset
+        # A remote stop holds for the session: the next plug-in charges again.
+        bus.subscribe(SessionEnded, self._session_ended)
+
+    def _session_ended(self, _: SessionEnded) -> None:
+        self._arbiter.clear(REMOTE_STOP_SLOT)
+
+    def snapshot(self) -> ChargerSnapshot:
+        """The EVSE's status and the meter's registers."""
+        status = self._controller.status()
+        registers = self._registers
+        return ChargerSnapshot(
+            pilot_state=status.state.value,
+            ev_connected=status.ev_connected,
+            contactor_closed=status.contactor_closed,
+            offered_a=status.offered_a,
+            phases=status.phases,
+            current_a=status.current_a,
+            power_w=status.power_w,
+            energy_import_wh=registers.energy_import_wh() if registers else 0.0,
+            energy_export_wh=registers.energy_export_wh() if registers else 0.0,
+            session_id=status.session_id,
+        )
+
+    def remote_start(self, id_tag: str) -> bool:
+        """Charge now, as the owner's boost does, for the session."""
+        self._arbiter.clear(REMOTE_STOP_SLOT)
+        self._default_mode.boost(None)
+        return True
+
+    def remote_stop(self) -> bool:
+        """Stop charging now, with the owner's authority, until unplug or a remote start."""
+        self._default_mode.cancel_boost()
+        self._arbiter.set(
+            REMOTE_STOP_SLOT,
+            Limit(0, LimitSource.OWNER, "stopped remotely by the CSMS on the owner's behalf"),
+        )
+        return True
+
+    def reset(self, hard: bool) -> None:
+        """Hand the reset to the composition root (it stops the process; the service restarts)."""
+        self._reset(hard)
+
+    def random_delay_max_s(self) -> int:
+        """The gate's maximum delay."""
+        return self._gate.settings.max_duration_s
+
+    def set_random_delay_max_s(self, seconds: int) -> None:
+        """Set the gate's maximum with source ``ocpp``."""
+        self._gate.set_max_duration(seconds, source=OCPP_SOURCE)
+
+    def set_ocpp_limit(self, limit: Limit | None) -> None:
+        """The limit of the CSMS's charging profiles, or None to lift it."""
+        if limit is None:
+            self._arbiter.clear(OCPP_SLOT)
+        else:
+            self._arbiter.set(OCPP_SLOT, limit)

@@ -1,0 +1,93 @@
+"""The current connection to the CSMS as the rest of the client uses it: one call at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+
+from ukscp.ocpp.v16._lib import OcppError, error_code
+from ukscp.ocpp.v16.charge_point import ChargePoint16
+
+_log = logging.getLogger(__name__)
+
+
+class CsmsRefused(Exception):
+    """The CSMS answered a call with a CALLERROR (or with an answer the schema refuses)."""
+
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(f"{code}: {description}")
+        self.code = code
+
+
+class Offline(Exception):
+    """There is no connection to the CSMS."""
+
+
+class CsmsLink:
+    """Holds the connection's charge point, if any, and sends calls over it.
+
+    Calls go one at a time (OCPP-J allows one outstanding call), under a lock
+    that :meth:`idle` also takes, so that a deliberate disconnection never
+    cuts a call off before its answer.
+    """
+
+    def __init__(self) -> None:
+        self._cp: ChargePoint16 | None = None
+        self._registered = False
+        self._lock = asyncio.Lock()
+
+    @property
+    def online(self) -> bool:
+        """Connected and registered (BootNotification accepted)."""
+        return self._cp is not None and self._registered
+
+    def attach(self, cp: ChargePoint16) -> None:
+        """A new connection is open (not yet registered)."""
+        self._cp, self._registered = cp, False
+
+    def registered(self) -> None:
+        """The CSMS accepted the BootNotification."""
+        self._registered = True
+
+    def detach(self) -> None:
+        """The connection is gone."""
+        self._cp, self._registered = None, False
+
+    async def call(self, message: Any) -> Any:
+        """Send one call and return the answer.
+
+        Raises :class:`CsmsRefused` for a CALLERROR, :class:`Offline` with no
+        connection, ``TimeoutError`` when unanswered and ``ConnectionClosed``
+        when the connection drops.
+        """
+        cp = self._cp
+        if cp is None:
+            raise Offline
+        try:
+            async with self._lock:
+                return await cp.call(message, suppress=False)
+        except (ConnectionClosed, TimeoutError):
+            raise
+        except OcppError as exc:
+            raise CsmsRefused(error_code(exc) or "GenericError", str(exc)) from None
+        except Exception as exc:  # e.g. an error code OCPP does not define
+            if type(exc).__module__.startswith("ocpp"):
+                raise CsmsRefused("GenericError", str(exc)) from None
+            raise
+
+    async def send_now(self, message: Any) -> Any | None:
+        """A best-effort call outside the queue: None when offline, refused or unanswered."""
+        if not self.online:
+            return None
+        try:
+            return await self.call(message)
+        except (CsmsRefused, Offline, TimeoutError, ConnectionClosed) as exc:
+            _log.info("%s not delivered: %s", type(message).__name__, exc)
+            return None
+
+    def idle(self) -> asyncio.Lock:
+        """``async with link.idle():`` waits until no call of ours is in flight, and holds."""
+        return self._lock

@@ -1,0 +1,78 @@
+"""What the OCPP 1.6 client needs from the charger: one narrow, typed interface.
+
+The composition root implements :class:`ChargerPort` (see
+:class:`~ukscp.ocpp.v16.app_port.AppChargerPort` for the real object graph);
+tests may pass a small fake. No OCPP type crosses it: the charger sees plain
+numbers, an id tag, a :class:`~ukscp.limits.limit.Limit`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ukscp.limits.limit import Limit
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerSnapshot:
+    """The EVSE and its meter at one instant."""
+
+    pilot_state: str  # IEC 61851 letter, "A".."F"
+    ev_connected: bool
+    contactor_closed: bool
+    offered_a: float  # current offered to the EV per phase (0: none)
+    phases: int
+    current_a: float | None  # highest phase current measured; None if the meter cannot tell
+    power_w: float  # active power, positive on import to the EV
+    energy_import_wh: float  # import register
+    energy_export_wh: float  # export register
+    session_id: str | None  # the EVSE session (plug-in to unplug), if any
+
+
+class ChargerPort(Protocol):
+    """The charger as the OCPP client drives it."""
+
+    def snapshot(self) -> ChargerSnapshot:
+        """State, offer and meter readings now."""
+        ...
+
+    def remote_start(self, id_tag: str) -> bool:
+        """The CSMS asks to start charging for ``id_tag``; True if the charger accepts.
+
+        Treated as the owner's own authorisation (the CSMS relays the owner's
+        request): it overrides the charging hours, as the owner's boost does.
+        """
+        ...
+
+    def remote_stop(self) -> bool:
+        """The CSMS asks to stop charging now; True if the charger accepts."""
+        ...
+
+    def reset(self, hard: bool) -> None:
+        """Restart the charger (the OCPP client has already ended its transaction)."""
+        ...
+
+    def random_delay_max_s(self) -> int:
+        """The randomised delay's maximum, whole seconds."""
+        ...
+
+    def set_random_delay_max_s(self, seconds: int) -> None:
+        """Set the maximum (0..1800) on the CSMS's behalf; ValueError outside that range."""
+        ...
+
+    def set_ocpp_limit(self, limit: Limit | None) -> None:
+        """Impose (or, with None, lift) the limit of the CSMS's charging profiles."""
+        ...
+
+
+class KeyValueStore(Protocol):
+    """Durable settings (the charger's :class:`~ukscp.settings_store.SettingsStore`)."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The stored value of ``key``, or ``default``."""
+        ...
+
+    def set(self, key: str, value: Any) -> None:
+        """Store a JSON-serialisable ``value`` under ``key``."""
+        ...

@@ -1,0 +1,86 @@
+"""The CSMS's requests landing on the real charger (``build_app``, simulated EV)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from ocpp.v16 import call
+
+from tests.integration.test_ocpp16_support import (
+    CsmsServer,
+    RealCharger,
+    eventually,
+    running_csms,
+    start_real_charger,
+)
+from ukscp.clock import VirtualClock
+
+
+@pytest.fixture
+async def csms() -> AsyncIterator[CsmsServer]:
+    async with running_csms() as server:
+        yield server
+
+
+@pytest.fixture
+async def charger(
+    tmp_path: Path, clock: VirtualClock, csms: CsmsServer
+) -> AsyncIterator[RealCharger]:
+    built = start_real_charger(tmp_path / "data", clock, csms.url)
+    await eventually(lambda: built.client.online, clock, what="registration")
+    yield built
+    await built.stop()
+
+
+async def test_uk_random_delay_max_duration_sets_the_gate_and_is_audited(
+    charger: RealCharger, csms: CsmsServer
+) -> None:
+    answer = await csms.call(call.ChangeConfiguration(key="UkRandomDelayMaxDuration", value="900"))
+    assert answer.status == "Accepted"
+    assert charger.app.gate.settings.max_duration_s == 900
+    assert charger.app.store.get("random_delay.max_duration_s") == 900  # survives a restart
+    [record] = [
+        r for r in charger.app.seclog.records() if r.type == "RandomDelayMaxDurationChanged"
+    ]
+    assert record.info == "random delay maximum 600 s -> 900 s by ocpp"
+    refused = await csms.call(
+        call.ChangeConfiguration(key="UkRandomDelayMaxDuration", value="1801")
+    )
+    assert refused.status == "Rejected"
+    assert charger.app.gate.settings.max_duration_s == 900
+
+
+async def test_remote_stop_and_start_act_at_once_on_the_owners_behalf(
+    charger: RealCharger, csms: CsmsServer
+) -> None:
+    assert charger.app.sim is not None
+    charger.app.sim.plug()
+    await eventually(lambda: charger.client.transaction_id() == 101, charger.app.clock)
+    await eventually(lambda: charger.app.controller.status().power_w > 0, charger.app.clock)
+
+    stopped = await csms.call(call.RemoteStopTransaction(transaction_id=101))
+    assert stopped.status == "Accepted"
+    assert charger.app.controller.status().offered_a == 0  # no randomised delay for it
+    await eventually(lambda: "StopTransaction" in csms.actions(), charger.app.clock)
+    await eventually(
+        lambda: csms.of("StatusNotification")[-1]["status"] == "Finishing", charger.app.clock
+    )
+
+    started = await csms.call(call.RemoteStartTransaction(id_tag="SUPPLIER-APP"))
+    assert started.status == "Accepted"
+    assert charger.app.controller.status().offered_a > 0
+    await eventually(lambda: len(csms.of("StartTransaction")) == 2, charger.app.clock)
+    assert csms.of("StartTransaction")[1]["id_tag"] == "SUPPLIER-APP"
+    await eventually(
+        lambda: csms.of("StatusNotification")[-1]["status"] == "Charging", charger.app.clock
+    )
+
+
+async def test_reset_is_handed_to_the_composition_root(
+    charger: RealCharger, csms: CsmsServer
+) -> None:
+    answer = await csms.call(call.Reset(type="Soft"))
+    assert answer.status == "Accepted"
+    await eventually(lambda: charger.resets == [False], charger.app.clock)

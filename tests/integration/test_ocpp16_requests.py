@@ -1,0 +1,164 @@
+"""Requests the CSMS gets wrong, and GetLog's upload of the security log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from ocpp.v16 import call
+
+from tests.integration.test_ocpp16_support import (
+    Charger,
+    CsmsServer,
+    UploadServer,
+    eventually,
+    make_charger,
+    running_csms,
+    transport_config,
+    write_key,
+)
+from ukscp.clock import VirtualClock
+
+
+@pytest.fixture
+async def csms() -> AsyncIterator[CsmsServer]:
+    async with running_csms() as server:
+        yield server
+
+
+@pytest.fixture
+async def charger(tmp_path: Path, clock: VirtualClock, csms: CsmsServer) -> AsyncIterator[Charger]:
+    write_key(tmp_path / "ocpp_key")
+    built = make_charger(tmp_path, clock, transport_config(csms.url, tmp_path))
+    built.start()
+    await eventually(lambda: "StatusNotification" in csms.actions(), clock, what="boot")
+    yield built
+    await built.stop()
+
+
+@pytest.fixture
+def upload_server() -> Iterator[tuple[UploadServer, str]]:
+    server = UploadServer()
+    location = server.start()
+    yield server, location
+    server.stop()
+
+
+async def raw(csms: CsmsServer, unique_id: str, action: str, payload: object) -> list[object]:
+    assert csms.cp is not None
+    return await csms.cp.raw_call(json.dumps([2, unique_id, action, payload]), unique_id)
+
+
+@pytest.mark.parametrize(
+    ("action", "payload", "code"),
+    [
+        # A field the schema does not have: the structure is wrong.
+        (
+            "ChangeConfiguration",
+            {"key": "HeartbeatInterval", "value": "5", "extra": 1},
+            "FormationViolation",
+        ),
+        # Syntactically right, a value outside the enumeration.
+        ("Reset", {"type": "Medium"}, "PropertyConstraintViolation"),
+        ("RemoteStopTransaction", {"transactionId": "one"}, "TypeConstraintViolation"),
+        ("ChangeConfiguration", {"key": "HeartbeatInterval"}, "ProtocolError"),
+        # A 1.6 message this charger does not implement.
+        (
+            "ReserveNow",
+            {
+                "connectorId": 1,
+                "expiryDate": "2026-01-05T01:00:00Z",
+                "idTag": "x",
+                "reservationId": 1,
+            },
+            "NotImplemented",
+        ),
+        ("MakeCoffee", {}, "NotSupported"),
+    ],
+)
+async def test_bad_requests_get_the_ocpp_16_call_error(
+    charger: Charger, csms: CsmsServer, action: str, payload: object, code: str
+) -> None:
+    answer = await raw(csms, "bad-1", action, payload)
+    assert answer[0] == 4
+    assert answer[1] == "bad-1"
+    assert answer[2] == code
+    assert charger.client.online
+
+
+async def test_garbage_on_the_wire_is_ignored_and_the_link_stays_up(
+    charger: Charger, csms: CsmsServer
+) -> None:
+    assert csms.cp is not None
+    await csms.cp._connection.send("this is not json")
+    await csms.cp._connection.send(json.dumps([7, "odd", "Reset", {}]))
+    answer = await csms.call(call.GetConfiguration(key=["NumberOfConnectors"]))
+    assert answer.configuration_key[0]["value"] == "1"
+    assert csms.connection_count == 1
+
+
+async def test_get_log_uploads_the_security_log_and_reports_progress(
+    charger: Charger, csms: CsmsServer, upload_server: tuple[UploadServer, str]
+) -> None:
+    server, location = upload_server
+    charger.seclog.record("SettingSystemTime", "clock set")
+    answer = await csms.call(
+        call.GetLog(log={"remoteLocation": location}, log_type="SecurityLog", request_id=7)
+    )
+    assert answer.status == "Accepted"
+    assert answer.filename.startswith("security-log-CP_1-")
+    await eventually(
+        lambda: (
+            [s["status"] for s in csms.of("LogStatusNotification")] == ["Uploading", "Uploaded"]
+        ),
+        charger.clock,
+    )
+    assert all(s["request_id"] == 7 for s in csms.of("LogStatusNotification"))
+    method, path, body = server.uploads[0]
+    assert method == "PUT"
+    assert path == f"/logs/{answer.filename}"
+    lines = body.decode().splitlines()
+    assert json.loads(lines[0])["format"] == "ukscp-security-log-v1"
+    assert any(json.loads(line).get("type") == "SettingSystemTime" for line in lines[1:])
+    assert body.decode() == charger.seclog.export_text()
+
+
+async def test_a_failed_upload_is_retried_then_reported(
+    charger: Charger, csms: CsmsServer, upload_server: tuple[UploadServer, str]
+) -> None:
+    server, location = upload_server
+    server.stop()  # nobody listens any more
+    answer = await csms.call(
+        call.GetLog(
+            log={"remoteLocation": location},
+            log_type="SecurityLog",
+            request_id=8,
+            retries=2,
+            retry_interval=30,
+        )
+    )
+    assert answer.status == "Accepted"
+    await eventually(
+        lambda: "UploadFailure" in [s["status"] for s in csms.of("LogStatusNotification")],
+        charger.clock,
+        step_s=5,
+    )
+    assert [s["status"] for s in csms.of("LogStatusNotification")] == ["Uploading", "UploadFailure"]
+
+
+async def test_get_log_refuses_other_logs_and_other_schemes(
+    charger: Charger, csms: CsmsServer
+) -> None:
+    diagnostics = await csms.call(
+        call.GetLog(
+            log={"remoteLocation": "http://127.0.0.1:9/"}, log_type="DiagnosticsLog", request_id=1
+        )
+    )
+    ftp = await csms.call(
+        call.GetLog(
+            log={"remoteLocation": "ftp://127.0.0.1/logs/"}, log_type="SecurityLog", request_id=2
+        )
+    )
+    assert (diagnostics.status, ftp.status) == ("Rejected", "Rejected")

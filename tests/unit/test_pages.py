@@ -1,0 +1,166 @@
+"""The owner's pages, in process: who may see which page, and what each page carries."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from tests.conftest import OWNER, OWNER_PASSWORD
+from ukscp.app import App
+from ukscp.web.pages import CONTENT_SECURITY_POLICY, OWNER_PAGES, templates
+
+ALL_PAGES = [*OWNER_PAGES, "/setup", "/login", "/first-use"]
+
+
+async def set_up(app: App, client: httpx.AsyncClient) -> dict[str, str]:
+    code = app.accounts.prepare_setup(app.setup_codes)
+    body = {"setup_code": code, "username": OWNER, "password": OWNER_PASSWORD}
+    response = await client.post("/api/v1/setup", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def choose_hours(client: httpx.AsyncClient, csrf: str) -> None:
+    response = await client.post(
+        "/api/v1/schedule/first-use", json={"choice": "remove"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert response.status_code == 200, response.text
+
+
+def csrf_meta(html: str) -> str:
+    match = re.search(r'<meta name="csrf-token" content="([^"]*)">', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("path", [p for p in ALL_PAGES if p != "/setup"])
+async def test_before_setup_every_page_leads_to_setup(anonymous: httpx.AsyncClient, path: str):
+    response = await anonymous.get(path)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/setup"
+
+
+async def test_the_setup_page_is_html_with_a_strict_policy(anonymous: httpx.AsyncClient):
+    response = await anonymous.get("/setup")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert response.headers["cache-control"] == "no-store"
+    assert 'id="setup-form"' in response.text
+    assert csrf_meta(response.text) == ""  # no session yet
+
+
+async def test_while_the_first_use_choice_is_pending_it_cannot_be_skipped(
+    app: App, anonymous: httpx.AsyncClient
+):
+    session = await set_up(app, anonymous)  # the page's cookie comes with the answer
+    for path in OWNER_PAGES:
+        response = await anonymous.get(path)
+        assert (response.status_code, response.headers.get("location")) == (303, "/first-use")
+    for path, target in [("/setup", "/"), ("/login", "/")]:
+        response = await anonymous.get(path)
+        assert (response.status_code, response.headers.get("location")) == (303, target)
+    wizard = await anonymous.get("/first-use")
+    assert wizard.status_code == 200
+    assert csrf_meta(wizard.text) == session["csrf_token"]
+    assert "08:00\N{EN DASH}11:00 and 16:00\N{EN DASH}22:00" in wizard.text
+
+    await choose_hours(anonymous, session["csrf_token"])
+    assert (await anonymous.get("/first-use")).headers["location"] == "/"
+    for path in OWNER_PAGES:
+        page = await anonymous.get(path)
+        assert page.status_code == 200, path
+        assert csrf_meta(page.text) == session["csrf_token"]
+        assert f'<a href="{path}" aria-current="page">' in page.text
+
+
+async def test_without_a_session_every_page_leads_to_login(app: App, anonymous: httpx.AsyncClient):
+    await set_up(app, anonymous)
+    anonymous.cookies.clear()
+    assert (await anonymous.get("/")).headers["location"] == "/login"
+    for path in [p for p in OWNER_PAGES if p != "/"]:
+        response = await anonymous.get(path)
+        assert response.status_code == 303
+        assert response.headers["location"] == f"/login?next={path}"
+    assert (await anonymous.get("/first-use")).headers["location"] == "/login?next=/first-use"
+    assert (await anonymous.get("/setup")).headers["location"] == "/login"
+    login = await anonymous.get("/login")
+    assert login.status_code == 200
+    assert 'id="login-form"' in login.text
+
+
+@pytest.mark.parametrize(
+    ("asked", "kept"),
+    [
+        ("/history", "/history"),
+        ("https://evil.example/", "/"),
+        ("//evil.example", "/"),
+        ("/api/v1/personal-data", "/"),
+    ],
+)
+async def test_login_sends_the_owner_back_only_to_one_of_the_pages(
+    app: App, anonymous: httpx.AsyncClient, asked: str, kept: str
+):
+    await set_up(app, anonymous)
+    anonymous.cookies.clear()
+    login = await anonymous.get("/login", params={"next": asked})
+    assert f'data-next="{kept}"' in login.text
+
+
+async def test_logout_needs_the_csrf_token_and_ends_the_session(
+    app: App, anonymous: httpx.AsyncClient
+):
+    session = await set_up(app, anonymous)
+    await choose_hours(anonymous, session["csrf_token"])
+    refused = await anonymous.post("/logout", data={"csrf_token": "wrong"})
+    assert refused.status_code == 403
+    assert "CSRF" in refused.text
+    assert (await anonymous.get("/api/v1/status")).status_code == 200  # still logged in
+
+    done = await anonymous.post("/logout", data={"csrf_token": session["csrf_token"]})
+    assert (done.status_code, done.headers["location"]) == (303, "/login?logged_out=1")
+    assert "ukscp_session" not in anonymous.cookies
+    assert (await anonymous.get("/")).headers["location"] == "/login"
+    again = await anonymous.post("/logout")
+    assert (again.status_code, again.headers["location"]) == (303, "/login")
+
+
+async def test_the_simulator_buttons_show_only_with_the_simulator(
+    app: App, anonymous: httpx.AsyncClient
+):
+    session = await set_up(app, anonymous)
+    await choose_hours(anonymous, session["csrf_token"])
+    assert 'data-action="sim-plug"' in (await anonymous.get("/")).text
+    app.charger._sim = None  # as on real hardware
+    assert 'data-action="sim-plug"' not in (await anonymous.get("/")).text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/app.js",
+        "/static/app.css",
+        "/static/vendor/uplot/uPlot.iife.min.js",
+        "/static/vendor/uplot/uPlot.min.css",
+    ],
+)
+async def test_the_page_assets_are_served(anonymous: httpx.AsyncClient, path: str):
+    response = await anonymous.get(path)
+    assert response.status_code == 200
+    assert len(response.content) > 1000
+
+
+async def test_pages_are_not_part_of_the_api_document(anonymous: httpx.AsyncClient):
+    paths = (await anonymous.get("/openapi.json")).json()["paths"]
+    assert "/api/v1/setup" in paths
+    assert not [path for path in paths if not path.startswith("/api/v1/")]
+
+
+def test_every_template_escapes_what_it_is_given():
+    env = templates()
+    assert env.from_string("{{ x }}").render(x="<script>") == "&lt;script&gt;"
+    page = env.get_template("error.html").render(message="<img src=x onerror=alert(1)>")
+    assert "<img" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
