@@ -35,6 +35,9 @@ from ukscp.history import EventHistory
 from ukscp.limits import Arbiter, Limit, LimitSource
 from ukscp.limits.arbiter import LimitChange
 from ukscp.metering import METERING_FILE, MeteringStore, MeterSampler
+from ukscp.ocpp.queue import QUEUE_FILE, MessageQueue
+from ukscp.ocpp.transport import CsmsTransport, TransportConfig, TransportError
+from ukscp.ocpp.v16 import AppChargerPort, OcppClient16, SmartCharging16
 from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import (
     RandomDelayEnabledChanged,
@@ -58,6 +61,7 @@ from ukscp.web.server import WebServer
 
 _log = logging.getLogger(__name__)
 
+RESTART_EXIT_CODE = 3  # a Reset from the CSMS: the service manager starts the charger again
 HISTORY_FILE = "history.sqlite3"
 SETTINGS_FILE = "settings.sqlite3"
 ACCOUNTS_FILE = "accounts.sqlite3"
@@ -85,6 +89,8 @@ class App:
     integrity: IntegrityMonitor
     tamper: TamperGuard
     updates: UpdateChecker | None
+    ocpp: OcppClient16 | None
+    reset_requested: asyncio.Event
     charger: Charger
     api: FastAPI
     store: SettingsStore
@@ -117,16 +123,22 @@ class App:
         if self.updates is not None:
             interval_h = self.settings.updates.check_interval_h
             periodic.append(asyncio.create_task(self.updates.run(interval_h), name="updates"))
+        if self.ocpp is not None:
+            loops.append(asyncio.create_task(self.ocpp.run(), name="ocpp"))
         server.start()
         on_ready(server.url)
-        await stop.wait()
-        self.shutdown("stop requested (signal)")
+        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self.reset_requested.wait())]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
+        reset = self.reset_requested.is_set()
+        self.shutdown("reset requested by the CSMS" if reset else "stop requested (signal)")
         await server.stop()
         for task in periodic:
             task.cancel()
         await asyncio.gather(*loops, *periodic, return_exceptions=True)
         self.close()
-        return 0
+        return RESTART_EXIT_CODE if reset else 0
 
     def _tls_context(self) -> ssl.SSLContext | None:
         if self.settings.web.insecure_http:
@@ -172,6 +184,8 @@ class App:
 
     def close(self) -> None:
         """Close the databases (after :meth:`shutdown` and the tasks have ended)."""
+        if self.ocpp is not None:
+            self.ocpp.close()
         self.history.close()
         self.metering.close()
         self.accounts.close()
@@ -181,6 +195,8 @@ class App:
     def shutdown(self, reason: str) -> None:
         """Make the EVSE safe and record why the charger stops."""
         self.bus.publish(ChargerStopping(at=self.clock.now(), reason=reason))
+        if self.ocpp is not None:
+            self.ocpp.stop()
         self.default_mode.stop()
         self.sampler.stop()
         self.tamper.stop()
@@ -191,7 +207,7 @@ class App:
 def _refuse_unbuilt_features(settings: Settings) -> None:
     # Saying "enabled" must never silently do nothing.
     unbuilt = {
-        "ocpp.enabled": settings.ocpp.enabled,
+        "ocpp.version 2.0.1": settings.ocpp.enabled and settings.ocpp.version == "2.0.1",
         "dsr.openadr.enabled": settings.dsr.openadr.enabled,
     }
     for key, enabled in unbuilt.items():
@@ -244,6 +260,42 @@ def _update_checker(settings: Settings, clock: Clock, seclog: SecurityLog) -> Up
         )
     except ValueError as exc:
         raise ConfigError(f"updates: {exc}") from None
+
+
+def _ocpp_client(
+    settings: Settings,
+    clock: Clock,
+    seclog: SecurityLog,
+    store: SettingsStore,
+    bus: EventBus,
+    port: AppChargerPort,
+    board_max_a: float,
+) -> OcppClient16:
+    """The OCPP 1.6J client, built before the charger starts so it sees the first session."""
+    try:
+        transport = CsmsTransport(TransportConfig.from_settings(settings.ocpp), clock, seclog)
+    except TransportError as exc:
+        raise ConfigError(f"ocpp: {exc}") from None
+    smart = SmartCharging16(
+        port=port,
+        clock=clock,
+        store=store,
+        voltage_v=settings.supply.voltage_v,
+        phases=settings.supply.phases,
+        max_current_a=min(settings.supply.max_current_a, board_max_a),
+        dsr_provider=settings.ocpp.dsr_provider,
+        csms_randomises=settings.ocpp.randomises_delay,
+    )
+    return OcppClient16(
+        transport=transport,
+        port=port,
+        bus=bus,
+        clock=clock,
+        seclog=seclog,
+        queue=MessageQueue(settings.data_dir / QUEUE_FILE),
+        store=store,
+        smart_charging=smart,
+    )
 
 
 def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) -> App:
@@ -333,6 +385,19 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         clock, board if isinstance(board, TamperInput) else None, arbiter, seclog, store
     )
     updates = _update_checker(settings, clock, seclog)
+    reset_requested = asyncio.Event()
+    ocpp = None
+    if settings.ocpp.enabled:
+        port = AppChargerPort(
+            controller=controller,
+            meter=meter,
+            gate=gate,
+            arbiter=arbiter,
+            default_mode=default_mode,
+            bus=bus,
+            reset=lambda hard: reset_requested.set(),
+        )
+        ocpp = _ocpp_client(settings, clock, seclog, store, bus, port, board.max_current_a)
     charger = Charger(
         clock,
         bus,
@@ -364,6 +429,8 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         integrity=integrity,
         tamper=tamper,
         updates=updates,
+        ocpp=ocpp,
+        reset_requested=reset_requested,
         charger=charger,
         api=create_api(charger, auth, setup_codes, seclog),
         store=store,
