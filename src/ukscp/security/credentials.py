@@ -34,6 +34,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -448,6 +449,27 @@ class OwnerAccounts:
         (nothing is checked then), :class:`InvalidCredentials` otherwise on a
         wrong username or password; verification takes the same time either way.
         """
+        row, keys = self._counted_check(
+            username, password, client, f"user={{user}}; client={client}"
+        )
+        account = str(row[0])
+        with self._lock:
+            self._clear_failures(keys)
+            self._maybe_rehash(account, row[1], password)
+            session = self._new_session(account, client, self._now_s())
+        self._log_event(SecurityEventType.LOGIN_SUCCEEDED, f"user={account}; client={client}")
+        return session
+
+    def _counted_check(
+        self, username: str, password: str, client: str, failure_info: str
+    ) -> tuple[tuple[Any, ...], list[str]]:
+        """Check a password under the lockout rules; the account row and lockout keys.
+
+        Raises :class:`LockedOut` while ``username`` or ``client`` is locked out
+        (nothing is checked then) and :class:`InvalidCredentials` for a wrong
+        username or password, logged with ``failure_info`` (``{user}`` filled in).
+        Verification takes the same time whether or not the user exists.
+        """
         keys = [self._user_key(username), self._client_key(client)]
         now = self._now_s()
         with self._lock:
@@ -460,24 +482,14 @@ class OwnerAccounts:
             row = self._db.execute(
                 "SELECT username, password_hash FROM accounts WHERE username = ?", (username,)
             ).fetchone()
-        if row is None:
-            self._verify(self._dummy(), password)
-            ok = False
-        else:
-            ok = self._verify(row[1], password)
-        if not ok:
+        ok = self._verify(row[1] if row is not None else self._dummy(), password)
+        if row is None or not ok:
             who = row[0] if row is not None else "(unknown user)"
-            self._log_event(SecurityEventType.LOGIN_FAILED, f"user={who}; client={client}")
+            self._log_event(SecurityEventType.LOGIN_FAILED, failure_info.format(user=who))
             if locked_for:
                 self._log_lockout(client, who, locked_for)
             raise InvalidCredentials(locked_for or None)
-        account = str(row[0])
-        with self._lock:
-            self._clear_failures(keys)
-            self._maybe_rehash(account, row[1], password)
-            session = self._new_session(account, client, self._now_s())
-        self._log_event(SecurityEventType.LOGIN_SUCCEEDED, f"user={account}; client={client}")
-        return session
+        return tuple(row), keys
 
     def authenticate(self, token: str) -> str | None:
         """The username of a live session, or None; counts as activity for idle expiry."""
@@ -558,25 +570,12 @@ class OwnerAccounts:
         check_password(new, username)
         if hmac.compare_digest(old.encode("utf-8"), new.encode("utf-8")):
             raise WeakPassword("The new password must differ from the current one.")
-        keys = [self._user_key(username), self._client_key(client)]
-        now = self._now_s()
-        with self._lock:
-            retry = self._retry_after(keys, now)
-            if retry > 0:
-                raise LockedOut(retry)
-            locked_for = self._add_failure(keys, now)
-            row = self._db.execute(
-                "SELECT username, password_hash FROM accounts WHERE username = ?", (username,)
-            ).fetchone()
-        ok = self._verify(row[1] if row is not None else self._dummy(), old)
-        if row is None or not ok:
-            self._log_event(
-                SecurityEventType.LOGIN_FAILED,
-                f"password change with a wrong current password; user={username}; client={client}",
-            )
-            if locked_for:
-                self._log_lockout(client, username, locked_for)
-            raise InvalidCredentials(locked_for or None)
+        row, keys = self._counted_check(
+            username,
+            old,
+            client,
+            f"password change with a wrong current password; user={{user}}; client={client}",
+        )
         account = str(row[0])
         new_hash = self._hasher.hash(new)
         keep = _token_hash(current_token) if current_token else ""

@@ -70,15 +70,6 @@
     offered: 'Offer to the vehicle changed'
   };
 
-  var FIELD_WORDS = {
-    max_duration_s: 'Longest delay',
-    new_password: 'New password',
-    old_password: 'Current password',
-    password: 'Password',
-    username: 'Username',
-    setup_code: 'Setup code'
-  };
-
   var DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
   var DAY_NAMES = { mon: 'Mon', tue: 'Tue', wed: 'Wed', thu: 'Thu', fri: 'Fri', sat: 'Sat', sun: 'Sun' };
 
@@ -253,13 +244,20 @@
     return meta ? meta.content : '';
   }
 
+  // The words the page shows for a field the API names: its own form label.
+  function fieldLabel(field) {
+    var input = field ? document.querySelector('[name="' + CSS.escape(field) + '"]') : null;
+    var label = input && input.labels && input.labels[0];
+    return label ? label.textContent.trim() : '';
+  }
+
   function errorWords(data, status) {
     if (data && typeof data.error === 'string' && data.error) {
       var text = sentence(data.error);
       if (Array.isArray(data.detail) && data.detail.length) {
         var parts = data.detail.filter(function (p) { return p && p.message; }).map(function (p) {
           var field = String(p.field || '').split('.').pop();
-          var name = FIELD_WORDS[field] || (p.field && p.field !== 'body' ? p.field : '');
+          var name = fieldLabel(field) || (p.field && p.field !== 'body' ? p.field : '');
           return (name ? name + ': ' : '') + String(p.message).replace(/^Value error, /, '');
         });
         if (parts.length) text = text.replace(/\.$/, '') + ': ' + parts.join('; ') + '.';
