@@ -160,14 +160,13 @@ class App:
             await self.clock.sleep(24 * 3600)
 
     def start(self) -> None:
-        """Record the start, offer the first limit, and bring the simulated EV in if asked.
+        """Offer the first limit and bring the simulated EV in if asked.
 
         A session that was active when the charger went down, with the EV still
         connected now, makes this start a power restoration: a relevant time for
         the randomised delay. A first start on a fresh data directory, or an EV
         plugged in after start (``--sim-plug``), is not.
         """
-        self.bus.publish(ChargerStarted(at=self.clock.now(), version=ukscp.__version__))
         if self.sim is not None:
             self.sim.restore()
         if self.store.get(SESSION_ACTIVE_KEY, False) and self.board.pilot_state() in (
@@ -313,6 +312,9 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
     history.attach(bus)
     seclog = SecurityLog(data_dir / SECLOG_FILE, clock)
     attach_security_log(bus, seclog)
+    # Recorded before any part acts, so that a limit set while building (default
+    # hours at a peak start) follows the start in the history, not precedes it.
+    bus.publish(ChargerStarted(at=clock.now(), version=ukscp.__version__))
     setup_codes = SetupCodeFile(data_dir)
     accounts = OwnerAccounts(data_dir / ACCOUNTS_FILE, clock, seclog=seclog)
     metering = MeteringStore(

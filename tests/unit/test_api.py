@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import httpx
 import pytest
 
-from ukscp.app import App
+from ukscp.app import App, build_app
 from ukscp.clock import VirtualClock
+from ukscp.config import Settings
+from ukscp.history import EventHistory
 
 
 async def test_status_of_an_idle_charger(api: httpx.AsyncClient):
@@ -138,3 +143,17 @@ async def test_openapi_publishes_every_route(api: httpx.AsyncClient):
         "/api/v1/sim/pause",
     ):
         assert path in paths
+
+
+def test_a_start_at_a_weekday_peak_records_the_start_before_the_default_hours_limit(
+    tmp_path: Path,
+):
+    # Monday 2026-01-05 08:30 London: inside the 08-11 peak, so default hours block at once.
+    clock = VirtualClock(datetime(2026, 1, 5, 8, 30, tzinfo=UTC))
+    built = build_app(Settings(data_dir=tmp_path / "data"), clock)
+    built.start()
+    built.shutdown("test finished")
+    built.close()
+    records = list(EventHistory(tmp_path / "data" / "history.sqlite3").all())
+    assert [r.kind for r in records[:2]] == ["ChargerStarted", "LimitChanged"]
+    assert records[1].source == "default_mode"
