@@ -113,9 +113,20 @@ class EventBus:
         default_factory=lambda: defaultdict(list)
     )
 
-    def subscribe(self, kind: type[E], handler: Callable[[E], None]) -> None:
-        """Call ``handler`` for every published event of ``kind`` or a subclass."""
-        self._handlers[kind].append(handler)
+    def subscribe(self, kind: type[E], handler: Callable[[E], None]) -> Callable[[], None]:
+        """Call ``handler`` for every published event of ``kind`` or a subclass.
+
+        Returns a function that ends the subscription (for a part replaced at run
+        time, such as the OCPP client when the owner re-points the back end).
+        """
+        handlers = self._handlers[kind]
+        handlers.append(handler)
+
+        def unsubscribe() -> None:
+            if handler in handlers:
+                handlers.remove(handler)
+
+        return unsubscribe
 
     def publish(self, event: Event) -> None:
         """Deliver ``event``; a failing handler is logged and does not stop the others."""

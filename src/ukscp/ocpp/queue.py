@@ -239,6 +239,18 @@ class MessageQueue:
             if pending is None:
                 self._db.execute("DELETE FROM transactions WHERE tx_ref = ?", (tx_ref,))
 
+    def discard_all(self) -> int:
+        """Drop every waiting message and transaction id; returns how many messages went.
+
+        For a back end the owner has left: its messages must not go to the next one.
+        The security-log cursor stays, so the next back end hears only new events.
+        """
+        with self._lock, self._transaction():
+            count = int(self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+            self._db.execute("DELETE FROM messages")
+            self._db.execute("DELETE FROM transactions")
+        return count
+
     # -- inspection ---------------------------------------------------------------------
 
     def __len__(self) -> int:

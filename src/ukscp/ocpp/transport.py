@@ -21,9 +21,7 @@ move through the waits on a virtual clock.
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
-import os
 import secrets
 import ssl
 import stat
@@ -40,6 +38,7 @@ from websockets.typing import Subprotocol
 
 from ukscp.clock import Clock
 from ukscp.config import OcppSettings
+from ukscp.files import write_atomically
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 _log = logging.getLogger(__name__)
@@ -236,19 +235,7 @@ def read_authorization_key(path: Path) -> str:
 
 def write_authorization_key(path: Path, key: str) -> None:
     """Replace the key in ``path`` atomically, with mode 0600 from the first byte."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(key + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        temp.replace(path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        raise
+    write_atomically(path, (key + "\n").encode(), 0o600)
 
 
 def basic_auth_header(identity: str, key: str) -> str:

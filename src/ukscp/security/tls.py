@@ -9,11 +9,8 @@ to print on the console so the owner can check what the browser shows.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import logging
-import os
-import secrets
 import ssl
 import stat
 from datetime import UTC, datetime, timedelta
@@ -26,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ukscp.clock import Clock
+from ukscp.files import write_atomically
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 _log = logging.getLogger(__name__)
@@ -77,8 +75,8 @@ def ensure_device_certificate(
         serialization.NoEncryption(),
     )
     # The key first: a crash in between leaves a mismatch, which the next call repairs.
-    _write_atomically(key_path, key_pem, 0o600)
-    _write_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomically(key_path, key_pem, 0o600)
+    write_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     fingerprint = certificate_fingerprint(cert_path)
     if seclog is not None:
         seclog.record(
@@ -195,24 +193,6 @@ def _self_signed(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .sign(key, hashes.SHA256())
     )
-
-
-def _write_atomically(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to ``path`` via a new file created with ``mode`` and renamed."""
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    # Created with its final mode: the key is never readable by others, not even briefly.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fchmod(out.fileno(), mode)  # the umask may have taken bits the cert needs
-            os.fsync(out.fileno())
-        temp.replace(path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        raise
 
 
 def _tighten_key_mode(key_path: Path) -> None:
