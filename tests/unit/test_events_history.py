@@ -19,6 +19,17 @@ def test_subscribers_get_events_of_their_type_and_subtypes():
     assert [s.new for s in states] == ["B"]
 
 
+def test_an_ended_subscription_gets_no_more_events():
+    bus = EventBus()
+    seen: list[Event] = []
+    unsubscribe = bus.subscribe(ChargerStarted, seen.append)
+    bus.publish(ChargerStarted(at=AT, version="1"))
+    unsubscribe()
+    unsubscribe()  # ending it twice is harmless
+    bus.publish(ChargerStarted(at=AT, version="2"))
+    assert [e.version for e in seen if isinstance(e, ChargerStarted)] == ["1"]
+
+
 def test_a_failing_handler_does_not_stop_the_others():
     bus = EventBus()
     got: list[Event] = []

@@ -76,6 +76,21 @@ def test_refusals_are_counted_per_message(queue: MessageQueue) -> None:
     assert queue.fail(message) == 0
 
 
+def test_discarding_a_left_back_ends_messages_keeps_the_security_log_cursor(
+    queue: MessageQueue,
+) -> None:
+    start = queue.put("StartTransaction", {}, tx_ref="local-1")
+    queue.put("MeterValues", {}, tx_ref="local-1")
+    queue.ack(start, transaction_id=9)
+    queue.put_security_events([(4, "SecurityEventNotification", {"type": "A"})])
+    assert queue.discard_all() == 2
+    assert queue.peek() is None
+    assert queue.transaction_id("local-1") is None
+    # Events the old back end was sent or owed are not replayed to the next one.
+    assert queue.seclog_cursor() == 4
+    assert queue.put_security_events([(4, "SecurityEventNotification", {"type": "A"})]) == []
+
+
 def test_security_events_are_queued_once_each_even_across_restarts(tmp_path: Path) -> None:
     path = tmp_path / "queue.sqlite3"
     queue = MessageQueue(path)
