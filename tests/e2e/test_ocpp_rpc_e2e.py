@@ -1,12 +1,15 @@
 """The real charger against an independent central system: npm's ocpp-rpc in strict mode.
 
-Every message ukscp sends is validated by ocpp-rpc against the OCPP 1.6 JSON schemas;
-a schema violation would come back as a CallError and fail these tests.
+Every message ukscp sends, and every answer it gives, is validated by ocpp-rpc against
+the OCPP 1.6 JSON schemas (with the security extension's messages); a violation comes
+back to the charger as a CallError and is reported by the central system, and the
+``csms`` fixture fails the test on any such report.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import queue
 import subprocess
 import threading
@@ -17,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import RunningCharger, free_port
+from tests.e2e.conftest import OWNER, RunningCharger, device_client, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -36,13 +39,17 @@ class NodeCsms:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.invalid: list[dict[str, Any]] = []  # messages strict mode refused, either way
         threading.Thread(target=self._read, daemon=True).start()
         self.wait_for(lambda e: e["event"] == "listening")
 
     def _read(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            self.events.put(json.loads(line))
+            event = json.loads(line)
+            if event["event"] == "invalid":
+                self.invalid.append(event)
+            self.events.put(event)
 
     def wait_for(self, match: Callable[[dict[str, Any]], bool], timeout: float = 20) -> dict:
         deadline = time.monotonic() + timeout
@@ -73,6 +80,7 @@ def csms() -> Iterator[NodeCsms]:
     central = NodeCsms(KEY)
     yield central
     central.close()
+    assert central.invalid == [], "strict mode refused messages"
 
 
 def charger_config(tmp_path: Path, port: int, key: str) -> Path:
@@ -90,6 +98,28 @@ def charger_config(tmp_path: Path, port: int, key: str) -> Path:
 
 def is_call(method: str) -> Callable[[dict[str, Any]], bool]:
     return lambda e: e["event"] == "call" and e["method"] == method
+
+
+def is_security_event(kind: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda e: is_call("SecurityEventNotification")(e) and e["params"]["type"] == kind
+
+
+def wait_for_status(
+    charger: RunningCharger, match: Callable[[dict[str, Any]], bool], timeout: float = 20
+) -> dict[str, Any]:
+    """Poll the real process's status until ``match`` holds (or fail at the deadline)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status: dict[str, Any] = charger.client.get("/api/v1/status").json()
+        if match(status):
+            return status
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the charger never reached the expected status: {status}")
+        time.sleep(0.1)
+
+
+def charging(status: dict[str, Any]) -> bool:
+    return bool(status["state"] == "C" and status["offered_current_a"] > 0)
 
 
 def test_boot_transaction_and_a_charging_profile_seen_in_meter_values(
@@ -131,12 +161,59 @@ def test_boot_transaction_and_a_charging_profile_seen_in_meter_values(
     assert charger.stop() == 0
 
 
+def test_critical_security_events_arrive_as_security_event_notifications(
+    csms: NodeCsms, charger_factory: Factory, tmp_path: Path
+):
+    config = charger_config(tmp_path, csms.port, KEY)
+    charger = charger_factory("--config", str(config), "--sim-plug")
+    csms.wait_for(is_call("StartTransaction"))
+    wait_for_status(charger, charging)
+
+    # Someone opens the enclosure: the board's tamper switch trips.
+    assert charger.client.post("/api/v1/sim/tamper").status_code == 200
+    wait_for_status(charger, lambda s: s["offered_current_a"] == 0)  # charging stops
+    tamper = csms.wait_for(is_security_event("TamperDetectionActivated"))
+    assert tamper["params"]["timestamp"].endswith("Z")
+
+    # Someone guesses the owner's password until the account locks.
+    with device_client(charger.url, charger.data_dir) as stranger:
+        answers = [
+            stranger.post(
+                "/api/v1/login", json={"username": OWNER, "password": f"guess-{n}-wrong"}
+            ).status_code
+            for n in range(6)
+        ]
+    assert answers[0] == 401 and answers[-1] == 429, answers
+    csms.wait_for(is_security_event("AccountLockedOut"))
+    assert charger.stop() == 0
+
+
+def write_key(path: Path, key: str) -> None:
+    """Provision a key as an installer would: 0600, replacing the old file in one step."""
+    fresh = path.with_suffix(".new")
+    fresh.write_text(key)
+    fresh.chmod(0o600)
+    os.replace(fresh, path)
+
+
 def test_a_wrong_authorization_key_is_refused_and_the_charger_keeps_charging(
     csms: NodeCsms, charger_factory: Factory, tmp_path: Path
 ):
     config = charger_config(tmp_path, csms.port, "not-the-key-at-all-0000")
     charger = charger_factory("--config", str(config), "--sim-plug")
-    csms.wait_for(lambda e: e["event"] == "rejected")
-    status = charger.client.get("/api/v1/status").json()
-    assert status["state"] in ("B", "C")  # regulation 7: no back end, still a charger
+    refused = csms.wait_for(lambda e: e["event"] == "rejected")  # HTTP 401 at the upgrade
+    assert refused["identity"] == "CP_E2E" and refused["withPassword"]
+    # regulation 7: no back end, still a charger
+    wait_for_status(charger, charging)
+    log = charger.client.get("/api/v1/security-log").json()
+    assert "FailedToAuthenticateAtCentralSystem" in [record["type"] for record in log]
+
+    # The right key is provisioned: the charger's next attempt reads it and connects,
+    # then delivers the transaction it began while it was refused.
+    write_key(tmp_path / "ocpp_key", KEY)
+    csms.wait_for(lambda e: e["event"] == "connected", timeout=40)
+    csms.wait_for(is_call("BootNotification"))
+    start = csms.wait_for(is_call("StartTransaction"))
+    assert start["params"]["idTag"] and start["params"]["connectorId"] == 1
+    assert charging(charger.client.get("/api/v1/status").json())
     assert charger.stop() == 0

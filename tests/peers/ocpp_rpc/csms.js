@@ -2,7 +2,7 @@
 // package: built on npm's ocpp-rpc in strict mode, so every message ukscp sends is
 // validated against the OCPP JSON schemas. It is driven by the test over stdio:
 //   stdout: one JSON object per line ({"event": "listening"|"connected"|"rejected"|
-//           "call"|"result"|"error", ...});
+//           "call"|"result"|"error"|"invalid"|"disconnected", ...});
 //   stdin:  one JSON command per line ({"call": "SetChargingProfile", "params": {...}}).
 'use strict';
 const readline = require('readline');
@@ -23,7 +23,8 @@ const server = new RPCServer({ protocols: ['ocpp1.6'], strictMode: true });
 server.auth((accept, reject, handshake) => {
   const given = handshake.password ? handshake.password.toString('utf8') : null;
   if (expectedPassword !== null && given !== expectedPassword) {
-    emit({ event: 'rejected', identity: handshake.identity });
+    // Refused before the WebSocket upgrade: the charge point sees HTTP 401.
+    emit({ event: 'rejected', identity: handshake.identity, withPassword: given !== null });
     reject(401, 'wrong AuthorizationKey');
     return;
   }
@@ -59,6 +60,21 @@ server.on('client', (client) => {
       return answer(params);
     });
   }
+  // Strict mode checks every CALL and CALLRESULT, both ways, against the OCPP 1.6
+  // schemas; a message that fails (or is not OCPP-J at all) is reported as 'invalid'
+  // for the test to fail on, besides the CALLERROR the charge point gets back.
+  client.on('strictValidationFailure', (failure) => {
+    emit({
+      event: 'invalid', method: failure.method, outbound: failure.outbound,
+      isCall: failure.isCall, message: String(failure.error && failure.error.message),
+    });
+  });
+  client.on('badMessage', ({ buffer, error }) => {
+    emit({
+      event: 'invalid', method: null, message: String(error && error.message),
+      raw: String(buffer).slice(0, 500),
+    });
+  });
   client.on('close', () => emit({ event: 'disconnected', identity: client.identity }));
 });
 
