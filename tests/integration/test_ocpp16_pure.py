@@ -14,17 +14,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ukscp.clock import LONDON
-from ukscp.ocpp.v16._lib import payload_error
-from ukscp.ocpp.v16.configuration import Configuration, ExternalKey
-from ukscp.ocpp.v16.meter_values import (
+from ukscp.ocpp.meter_values import (
     SUPPORTED_MEASURANDS,
     decimal_text,
-    meter_value,
     next_aligned,
     ocpp_time,
     parse_measurands,
 )
-from ukscp.ocpp.v16.port import ChargerSnapshot
+from ukscp.ocpp.port import ChargerSnapshot
+from ukscp.ocpp.v16._lib import payload_error
+from ukscp.ocpp.v16.configuration import Configuration, ExternalKey
+from ukscp.ocpp.v16.meter_values import meter_value
 from ukscp.ocpp.v16.status import connector_status
 from ukscp.settings_store import SettingsStore
 

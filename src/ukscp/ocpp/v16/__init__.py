@@ -16,9 +16,9 @@ first session, and stored charging profiles cap the first offer)::
     client.stop(); await task; client.close()
 """
 
-from ukscp.ocpp.v16.app_port import AppChargerPort
+from ukscp.ocpp.app_port import AppChargerPort
+from ukscp.ocpp.port import ChargerPort, ChargerSnapshot, KeyValueStore
 from ukscp.ocpp.v16.client import LOCAL_ID_TAG, BootInfo, ClientOptions, OcppClient16
-from ukscp.ocpp.v16.port import ChargerPort, ChargerSnapshot, KeyValueStore
 from ukscp.ocpp.v16.smart import SmartCharging16
 
 __all__ = [

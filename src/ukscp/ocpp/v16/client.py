@@ -8,11 +8,11 @@ One long-lived :class:`OcppClient16` per charger. It
 * samples the meter for MeterValues every MeterValueSampleInterval during a
   transaction, and at each ClockAlignedDataInterval boundary;
 * writes transaction messages and critical security events to a persistent
-  queue first; :class:`~ukscp.ocpp.v16.sender.QueueSender` delivers them in
+  queue first; :class:`~ukscp.ocpp.v16.sender.QueueSender16` delivers them in
   order whenever the CSMS is reachable, so nothing the charger does waits on
   the network (regulation 7);
 * answers the CSMS's requests (remote start/stop, reset, configuration, GetLog,
-  smart charging) through the narrow :class:`~ukscp.ocpp.v16.port.ChargerPort`.
+  smart charging) through the narrow :class:`~ukscp.ocpp.port.ChargerPort`.
 
 Each connection gets a fresh :class:`~ukscp.ocpp.v16.charge_point.ChargePoint16`
 from the ``ocpp`` library; everything that outlives a connection lives here.
@@ -40,24 +40,19 @@ from ukscp.events import (
     SessionEnded,
     SessionStarted,
 )
+from ukscp.ocpp.link import CsmsLink, CsmsRefused
+from ukscp.ocpp.log_upload import LogUploads
+from ukscp.ocpp.meter_values import SAMPLE_CLOCK, SAMPLE_PERIODIC, next_aligned, ocpp_time
+from ukscp.ocpp.port import ChargerPort, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue, QueuedMessage
+from ukscp.ocpp.security_keys import SecurityKeys
 from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.v16 import configuration as cfg
 from ukscp.ocpp.v16._lib import request
 from ukscp.ocpp.v16.charge_point import ChargePoint16
 from ukscp.ocpp.v16.configuration import Configuration, ExternalKey
-from ukscp.ocpp.v16.link import CsmsLink, CsmsRefused
-from ukscp.ocpp.v16.log_upload import LogUploads
-from ukscp.ocpp.v16.meter_values import (
-    SAMPLE_CLOCK,
-    SAMPLE_PERIODIC,
-    meter_value,
-    next_aligned,
-    ocpp_time,
-)
-from ukscp.ocpp.v16.port import ChargerPort, KeyValueStore
-from ukscp.ocpp.v16.security_keys import SecurityKeys
-from ukscp.ocpp.v16.sender import QueueSender, id_tag_status
+from ukscp.ocpp.v16.meter_values import meter_value
+from ukscp.ocpp.v16.sender import QueueSender16, id_tag_status
 from ukscp.ocpp.v16.smart import SmartChargingHandler
 from ukscp.ocpp.v16.status import connector_status
 from ukscp.ocpp.v16.transactions import (
@@ -137,7 +132,7 @@ class OcppClient16:
         self._config = Configuration(
             store, external=self._external_keys(), on_change=self._config_changed
         )
-        self._sender = QueueSender(
+        self._sender = QueueSender16(
             queue=queue,
             seclog=seclog,
             config=self._config,
@@ -596,7 +591,13 @@ class OcppClient16:
         profiles = "Core,SmartCharging" if self._smart is not None else "Core"
         return [
             ExternalKey("SupportedFeatureProfiles", get=lambda: profiles, set=None),
-            *self._security.keys(),
+            ExternalKey(
+                cfg.SECURITY_PROFILE,
+                get=self._security.security_profile,
+                set=self._security.set_security_profile,
+            ),
+            # Write-only (OCPP 1.6 security whitepaper): never returned by GetConfiguration.
+            ExternalKey(cfg.AUTHORIZATION_KEY, get=None, set=self._security.set_authorization_key),
             ExternalKey(
                 cfg.UK_RANDOM_DELAY_MAX_DURATION,
                 get=lambda: str(self._port.random_delay_max_s()),

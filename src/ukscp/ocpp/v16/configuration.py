@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ukscp.ocpp.v16.meter_values import DEFAULT_MEASURANDS, parse_measurands
-from ukscp.ocpp.v16.port import KeyValueStore
+from ukscp.ocpp.meter_values import DEFAULT_MEASURANDS, parse_measurands
+from ukscp.ocpp.port import KeyValueStore
 
 ACCEPTED = "Accepted"
 REJECTED = "Rejected"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ukscp.ocpp.v16.port import ChargerSnapshot
+from ukscp.ocpp.port import ChargerSnapshot
 
 NO_ERROR = "NoError"
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from ukscp.ocpp.v16.port import KeyValueStore
+from ukscp.ocpp.port import KeyValueStore
 
 _KEY = "ocpp.v16.open_transaction"
 

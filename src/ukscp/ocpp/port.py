@@ -1,7 +1,7 @@
-"""What the OCPP 1.6 client needs from the charger: one narrow, typed interface.
+"""What an OCPP client (1.6J or 2.0.1) needs from the charger: one narrow, typed interface.
 
 The composition root implements :class:`ChargerPort` (see
-:class:`~ukscp.ocpp.v16.app_port.AppChargerPort` for the real object graph);
+:class:`~ukscp.ocpp.app_port.AppChargerPort` for the real object graph);
 tests may pass a small fake. No OCPP type crosses it: the charger sees plain
 numbers, an id tag, a :class:`~ukscp.limits.limit.Limit`.
 """
@@ -31,7 +31,7 @@ class ChargerSnapshot:
 
 
 class ChargerPort(Protocol):
-    """The charger as the OCPP client drives it."""
+    """The charger as the OCPP clients drive it (the same for every OCPP version)."""
 
     def snapshot(self) -> ChargerSnapshot:
         """State, offer and meter readings now."""

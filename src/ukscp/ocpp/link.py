@@ -1,17 +1,28 @@
-"""The current connection to the CSMS as the rest of the client uses it: one call at a time."""
+"""The current connection to the CSMS as the rest of a client uses it: one call at a time.
+
+Version-neutral: the 1.6J and 2.0.1 clients each attach their own ``ocpp``
+library charge point.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.exceptions import ConnectionClosed
 
-from ukscp.ocpp.v16._lib import OcppError, error_code
-from ukscp.ocpp.v16.charge_point import ChargePoint16
+from ukscp.ocpp._lib import OcppError, error_code
 
 _log = logging.getLogger(__name__)
+
+
+class Caller(Protocol):
+    """An ``ocpp`` library charge point, as far as sending calls goes."""
+
+    async def call(self, payload: Any, suppress: bool = True) -> Any:
+        """Send ``payload`` and return the answer (raising a CALLERROR if not ``suppress``)."""
+        ...
 
 
 class CsmsRefused(Exception):
@@ -35,7 +46,7 @@ class CsmsLink:
     """
 
     def __init__(self) -> None:
-        self._cp: ChargePoint16 | None = None
+        self._cp: Caller | None = None
         self._registered = False
         self._lock = asyncio.Lock()
 
@@ -44,7 +55,7 @@ class CsmsLink:
         """Connected and registered (BootNotification accepted)."""
         return self._cp is not None and self._registered
 
-    def attach(self, cp: ChargePoint16) -> None:
+    def attach(self, cp: Caller) -> None:
         """A new connection is open (not yet registered)."""
         self._cp, self._registered = cp, False
 

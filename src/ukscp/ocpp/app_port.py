@@ -1,13 +1,15 @@
-"""The :class:`~ukscp.ocpp.v16.port.ChargerPort` of the real charger's object graph.
+"""The :class:`~ukscp.ocpp.port.ChargerPort` of the real charger's object graph.
 
 The composition root builds one from the parts it already has. How the CSMS's
 requests land on the charger:
 
-* RemoteStartTransaction is the owner's own request relayed by the CSMS (the
-  supplier's app): a boost for the session, which takes effect at once like
-  any owner action (no randomised delay), and lifts an earlier remote stop.
-* RemoteStopTransaction holds the current at 0 A with the owner's authority,
-  until the EV is unplugged or the CSMS starts charging again.
+* RemoteStartTransaction (2.0.1: RequestStartTransaction) is the owner's own
+  request relayed by the CSMS (the supplier's app): a boost for the session,
+  which takes effect at once like any owner action (no randomised delay), and
+  lifts an earlier remote stop.
+* RemoteStopTransaction (2.0.1: RequestStopTransaction) holds the current at
+  0 A with the owner's authority, until the EV is unplugged or the CSMS starts
+  charging again.
 * Charging profiles become the arbiter's ``ocpp`` slot, where the randomised
   delay's policy judges them by their source.
 * The random delay's maximum is set with source ``ocpp`` (regulation 11's
@@ -22,7 +24,7 @@ from ukscp.events import EventBus, SessionEnded
 from ukscp.evse.controller import EvseController
 from ukscp.hardware.protocols import EnergyMeter, Meter
 from ukscp.limits import Arbiter, Limit, LimitSource
-from ukscp.ocpp.v16.port import ChargerSnapshot
+from ukscp.ocpp.port import ChargerSnapshot
 from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import RandomDelayGate
 

@@ -1,0 +1,87 @@
+"""The typed edge over the untyped ``ocpp`` package: the parts every OCPP version shares.
+
+Routing decorators, the CALLERROR exception base, and checking a payload
+against the package's JSON schemas with a per-version table of error codes.
+The version-specific edges (:mod:`ukscp.ocpp.v16._lib`,
+:mod:`ukscp.ocpp.v201._lib`) build on this; no other module imports ``ocpp``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any, TypeVar, cast
+
+from jsonschema.exceptions import best_match  # type: ignore[import-untyped]
+from ocpp import exceptions as _exceptions  # type: ignore[import-untyped]
+from ocpp.messages import get_validator as _get_validator  # type: ignore[import-untyped]
+from ocpp.routing import after as _after  # type: ignore[import-untyped]
+from ocpp.routing import on as _on
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+OcppError: type[Exception] = _exceptions.OCPPError
+"""Base of the library's CALLERROR exceptions (``.code``, ``.description``)."""
+
+_CALL = 2
+
+
+def on(action: str) -> Callable[[F], F]:
+    """``@on(action)``: the method answers the CSMS's ``action`` requests."""
+    return cast(Callable[[F], F], _on(action))
+
+
+def after(action: str) -> Callable[[F], F]:
+    """``@after(action)``: the method runs once the answer to ``action`` was sent."""
+    return cast(Callable[[F], F], _after(action))
+
+
+def error(code_class: str, description: str) -> Exception:
+    """A library CALLERROR exception by class name, e.g. ``"PropertyConstraintViolationError"``."""
+    kind: Any = getattr(_exceptions, code_class)
+    return cast(Exception, kind(description=description, details={}))
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The OCPP error code of a CALLERROR exception, or None for anything else."""
+    if isinstance(exc, OcppError):
+        return str(getattr(exc, "code", "GenericError"))
+    return None
+
+
+def schema_error(
+    version: str,
+    action: str,
+    payload: Any,
+    *,
+    errors_by_keyword: Mapping[str, str],
+    not_an_object: str,
+    fallback: str,
+    decimal_floats: bool = False,
+) -> Exception | None:
+    """The CALLERROR for a request payload ``version``'s schema refuses, or None if valid.
+
+    ``errors_by_keyword`` maps a JSON-schema keyword (``"enum"``, ``"required"``,
+    ...) to the name of the library's exception class for it; ``fallback`` is
+    used for any other keyword and ``not_an_object`` for a payload that is not
+    a JSON object. Actions without a schema are left to the library (it
+    answers NotImplemented or NotSupported). ``decimal_floats`` validates as
+    the library does for the few 1.6 schemas with ``multipleOf: 0.1``.
+    """
+    parse_float: Callable[[str], Any] = Decimal if decimal_floats else float
+    try:
+        validator = _get_validator(_CALL, action, version, parse_float=parse_float)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(payload, dict):
+        return error(not_an_object, "the payload must be a JSON object")
+    if decimal_floats:
+        payload = json.loads(json.dumps(payload), parse_float=Decimal)
+    found = best_match(validator.iter_errors(payload))
+    if found is None:
+        return None
+    kind = errors_by_keyword.get(str(found.validator), fallback)
+    where = "/".join(str(part) for part in found.absolute_path) or "payload"
+    # The description carries the cause only: never the message back (it may be large).
+    return error(kind, f"{action}: {where}: {found.message}")
