@@ -36,6 +36,7 @@ from ukscp.limits import Arbiter, Limit, LimitSource
 from ukscp.limits.arbiter import LimitChange
 from ukscp.metering import METERING_FILE, MeteringStore, MeterSampler
 from ukscp.ocpp.queue import QUEUE_FILE, MessageQueue
+from ukscp.ocpp.service import OcppService
 from ukscp.ocpp.transport import CsmsTransport, TransportConfig, TransportError
 from ukscp.ocpp.v16 import AppChargerPort, OcppClient16, SmartCharging16
 from ukscp.regulation.default_mode import DefaultMode
@@ -89,7 +90,7 @@ class App:
     integrity: IntegrityMonitor
     tamper: TamperGuard
     updates: UpdateChecker | None
-    ocpp: OcppClient16 | None
+    ocpp: OcppService
     reset_requested: asyncio.Event
     charger: Charger
     api: FastAPI
@@ -123,8 +124,7 @@ class App:
         if self.updates is not None:
             interval_h = self.settings.updates.check_interval_h
             periodic.append(asyncio.create_task(self.updates.run(interval_h), name="updates"))
-        if self.ocpp is not None:
-            loops.append(asyncio.create_task(self.ocpp.run(), name="ocpp"))
+        loops.append(asyncio.create_task(self.ocpp.run(), name="ocpp"))
         server.start()
         on_ready(server.url)
         waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self.reset_requested.wait())]
@@ -183,8 +183,7 @@ class App:
 
     def close(self) -> None:
         """Close the databases (after :meth:`shutdown` and the tasks have ended)."""
-        if self.ocpp is not None:
-            self.ocpp.close()
+        self.ocpp.close()
         self.history.close()
         self.metering.close()
         self.accounts.close()
@@ -194,8 +193,7 @@ class App:
     def shutdown(self, reason: str) -> None:
         """Make the EVSE safe and record why the charger stops."""
         self.bus.publish(ChargerStopping(at=self.clock.now(), reason=reason))
-        if self.ocpp is not None:
-            self.ocpp.stop()
+        self.ocpp.stop()
         self.default_mode.stop()
         self.sampler.stop()
         self.tamper.stop()
@@ -388,18 +386,30 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
     )
     updates = _update_checker(settings, clock, seclog)
     reset_requested = asyncio.Event()
-    ocpp = None
-    if settings.ocpp.enabled:
-        port = AppChargerPort(
-            controller=controller,
-            meter=meter,
-            gate=gate,
-            arbiter=arbiter,
-            default_mode=default_mode,
-            bus=bus,
-            reset=lambda hard: reset_requested.set(),
-        )
-        ocpp = _ocpp_client(settings, clock, seclog, store, bus, port, board.max_current_a)
+    port = AppChargerPort(
+        controller=controller,
+        meter=meter,
+        gate=gate,
+        arbiter=arbiter,
+        default_mode=default_mode,
+        bus=bus,
+        reset=lambda hard: reset_requested.set(),
+    )
+    ocpp = OcppService(
+        file_settings=settings.ocpp,
+        store=store,
+        data_dir=settings.data_dir,
+        factory=lambda chosen: _ocpp_client(
+            settings.model_copy(update={"ocpp": chosen}),
+            clock,
+            seclog,
+            store,
+            bus,
+            port,
+            board.max_current_a,
+        ),
+        seclog=seclog,
+    )
     charger = Charger(
         clock,
         bus,
@@ -434,7 +444,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         ocpp=ocpp,
         reset_requested=reset_requested,
         charger=charger,
-        api=create_api(charger, auth, setup_codes, seclog),
+        api=create_api(charger, auth, setup_codes, seclog, ocpp),
         store=store,
         seclog=seclog,
         accounts=accounts,

@@ -20,13 +20,12 @@ from __future__ import annotations
 import logging
 
 from ukscp.ocpp.port import KeyValueStore
-from ukscp.ocpp.transport import CsmsTransport
+from ukscp.ocpp.transport import CsmsTransport, authorization_key_problem
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 _log = logging.getLogger(__name__)
 
 SECURITY_PROFILE_KEY = "ocpp.security_profile"
-AUTHORIZATION_KEY_CHARS = (16, 40)  # 1.6 AuthorizationKey and 2.0.1 BasicAuthPassword alike
 ACCEPTED = "Accepted"
 REJECTED = "Rejected"
 
@@ -48,6 +47,10 @@ class SecurityKeys:
     def security_profile(self) -> str:
         """The security profile in force, as text."""
         return str(self._transport.config.security_profile)
+
+    def forget(self) -> None:
+        """Drop a profile the CSMS raised: a back end the owner picks comes with its own."""
+        self._store.set(SECURITY_PROFILE_KEY, None)
 
     def take_reconnect_request(self) -> bool:
         """True once after a change the connection must be remade for."""
@@ -84,9 +87,7 @@ class SecurityKeys:
 
     def set_authorization_key(self, value: str) -> str:
         """Store a new key (16..40 printable ASCII, no spaces); reconnect with it."""
-        low, high = AUTHORIZATION_KEY_CHARS
-        printable = value.isascii() and value.isprintable() and not any(c.isspace() for c in value)
-        if not (low <= len(value) <= high and printable):
+        if authorization_key_problem(value) is not None:
             return REJECTED
         try:
             self._transport.write_authorization_key(value)

@@ -233,6 +233,20 @@ def read_authorization_key(path: Path) -> str:
     return key
 
 
+AUTHORIZATION_KEY_CHARS = (16, 40)
+"""Length of the key: 1.6 AuthorizationKey and 2.0.1 BasicAuthPassword alike."""
+
+
+def authorization_key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be an AuthorizationKey, or None if it can."""
+    low, high = AUTHORIZATION_KEY_CHARS
+    if not low <= len(key) <= high:
+        return f"must be {low} to {high} characters long"
+    if not (key.isascii() and key.isprintable()) or any(c.isspace() for c in key):
+        return "must be printable ASCII without spaces"
+    return None
+
+
 def write_authorization_key(path: Path, key: str) -> None:
     """Replace the key in ``path`` atomically, with mode 0600 from the first byte."""
     write_atomically(path, (key + "\n").encode(), 0o600)
@@ -456,6 +470,7 @@ class CsmsTransport:
 
 
 __all__ = [
+    "AUTHORIZATION_KEY_CHARS",
     "SUBPROTOCOLS",
     "Backoff",
     "ConnectFailed",
@@ -464,6 +479,7 @@ __all__ = [
     "InsecureTransportRefused",
     "TransportConfig",
     "TransportError",
+    "authorization_key_problem",
     "basic_auth_header",
     "check_config",
     "classify",

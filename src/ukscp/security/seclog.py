@@ -101,6 +101,7 @@ class SecurityEventType(Enum):
     INSECURE_HTTP_ENABLED = ("InsecureHttpEnabled", True)
     INSECURE_OCPP_TRANSPORT_ALLOWED = ("InsecureOcppTransportAllowed", True)
     SECURITY_PROFILE_DOWNGRADE_REFUSED = ("SecurityProfileDowngradeRefused", False)
+    BACKEND_CHANGED = ("BackendChanged", False)
     DEVICE_CERTIFICATE_GENERATED = ("DeviceCertificateGenerated", False)
     INTEGRITY_CHECK_FAILED = ("IntegrityCheckFailed", True)
     UPDATE_REJECTED = ("UpdateRejected", False)

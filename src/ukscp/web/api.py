@@ -19,12 +19,14 @@ from fastapi.staticfiles import StaticFiles
 import ukscp
 from ukscp.clock import LONDON
 from ukscp.metering import Resolution
+from ukscp.ocpp.service import OcppService
 from ukscp.regulation.default_mode import FirstUseNotPending
 from ukscp.security.credentials import SetupCodeFile
 from ukscp.security.seclog import SecurityLog
 from ukscp.security.tamper import TamperNotCleared
 from ukscp.web.account_api import owner_router, public_router
 from ukscp.web.auth import Auth
+from ukscp.web.backend_api import backend_router
 from ukscp.web.errors import ApiError, install_error_handlers
 from ukscp.web.pages import STATIC_DIR, pages_router
 from ukscp.web.schemas import (
@@ -190,7 +192,11 @@ def _refused_in_words() -> Iterator[None]:
 
 
 def create_api(
-    charger: ChargerService, auth: Auth, setup_codes: SetupCodeFile, seclog: SecurityLog
+    charger: ChargerService,
+    auth: Auth,
+    setup_codes: SetupCodeFile,
+    seclog: SecurityLog,
+    backend: OcppService,
 ) -> FastAPI:
     """Build the ASGI application serving the API for ``charger``.
 
@@ -204,6 +210,7 @@ def create_api(
     install_error_handlers(app)
     app.include_router(public_router(auth, setup_codes))
     app.include_router(owner_router(auth, seclog))
+    app.include_router(backend_router(backend, auth))
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(auth.require_owner)])
 
     @api.get("/status", response_model=StatusView, tags=["status"])

@@ -51,6 +51,7 @@ from ukscp.ocpp.v16 import configuration as cfg
 from ukscp.ocpp.v16._lib import request
 from ukscp.ocpp.v16.charge_point import ChargePoint16
 from ukscp.ocpp.v16.configuration import Configuration, ExternalKey
+from ukscp.ocpp.v16.firmware import SignedFirmware16
 from ukscp.ocpp.v16.meter_values import meter_value
 from ukscp.ocpp.v16.sender import QueueSender16, id_tag_status
 from ukscp.ocpp.v16.smart import SmartChargingHandler
@@ -61,6 +62,7 @@ from ukscp.ocpp.v16.transactions import (
     start_payload,
     stop_payload,
 )
+from ukscp.security.firmware_install import FirmwareInstaller
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 _log = logging.getLogger(__name__)
@@ -117,6 +119,7 @@ class OcppClient16:
         store: KeyValueStore,
         options: ClientOptions | None = None,
         smart_charging: SmartChargingHandler | None = None,
+        firmware: FirmwareInstaller | None = None,
     ) -> None:
         if transport.config.version != "1.6":
             raise ValueError(f"OcppClient16 speaks OCPP 1.6, not {transport.config.version}")
@@ -150,6 +153,17 @@ class OcppClient16:
             timeout_s=self._options.upload_timeout_s,
         )
         self._transactions = TransactionState(store)
+        self._firmware = (
+            None
+            if firmware is None
+            else SignedFirmware16(
+                firmware,
+                queue=queue,
+                wake_sender=self._sender.wake,
+                session_active=self._charging_session_active,
+                restart=self._restart_for_firmware,
+            )
+        )
         self._stopping = asyncio.Event()
         self._status_dirty = asyncio.Event()
         self._heartbeat_alarm = Alarm(clock)
@@ -162,10 +176,12 @@ class OcppClient16:
         if smart_charging is not None:
             smart_charging.attach(self)
         self._end_stale_transaction()
-        bus.subscribe(SessionStarted, self._on_session_started)
-        bus.subscribe(SessionEnded, self._on_session_ended)
-        bus.subscribe(EvseStateChanged, lambda _: self._status_dirty.set())
-        bus.subscribe(OfferedCurrentChanged, lambda _: self._status_dirty.set())
+        self._subscriptions = [
+            bus.subscribe(SessionStarted, self._on_session_started),
+            bus.subscribe(SessionEnded, self._on_session_ended),
+            bus.subscribe(EvseStateChanged, lambda _: self._status_dirty.set()),
+            bus.subscribe(OfferedCurrentChanged, lambda _: self._status_dirty.set()),
+        ]
 
     # ================================================================== public surface
 
@@ -217,8 +233,23 @@ class OcppClient16:
         self._stopping.set()
 
     def close(self) -> None:
-        """Close the queue's database (after :meth:`run` has returned)."""
+        """Stop following the charger and close the queue (after :meth:`run` has returned)."""
+        for unsubscribe in self._subscriptions:
+            unsubscribe()
         self._queue.close()
+
+    def forget_backend(self) -> int:
+        """Drop all this client holds for its CSMS; returns how many queued messages went.
+
+        For the owner re-pointing the charger (regulation 6): the old back end's
+        undelivered messages, its open transaction and its charging profiles must
+        not reach or bind the next back end. Call after :meth:`run` has returned.
+        """
+        self._transactions.forget()
+        self._security.forget()
+        if self._smart is not None:
+            self._smart.forget()
+        return self._queue.discard_all()
 
     async def wait_until_drained(self, timeout_s: float) -> bool:
         """Wait (on the clock) until the queue is empty; False if ``timeout_s`` passed first."""
@@ -556,6 +587,32 @@ class OcppClient16:
         if task is not None:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+
+    def signed_update_firmware(self, request: dict[str, Any]) -> str:
+        """SignedUpdateFirmware: Rejected unless a firmware installer was given."""
+        if self._firmware is None:
+            return "Rejected"
+        return self._firmware.request(request)
+
+    def after_signed_update_firmware(self, request_id: int) -> None:
+        """Start the accepted firmware request (download, verify, wait, install)."""
+        task = None if self._firmware is None else self._firmware.start(request_id)
+        if task is not None:
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def _charging_session_active(self) -> bool:
+        return self._transactions.current is not None or self._port.snapshot().ev_connected
+
+    async def _restart_for_firmware(self) -> None:
+        """Restart into the new firmware as a CSMS Reset does, after delivering the queue."""
+        self._seclog.record(
+            SecurityEventType.RESET_OR_REBOOT, "restart into the newly installed firmware"
+        )
+        self._sender.queue_security_events()
+        if not await self.wait_until_drained(self._options.reset_flush_s):
+            _log.warning("restarting with %d messages still queued", len(self._queue))
+        self._port.reset(False)
 
     async def _notify_log_status(self, status: str, request_id: int) -> None:
         await self._link.send_now(

@@ -64,6 +64,10 @@ class SmartChargingHandler(Protocol):
         """The open transaction began or ended (TxProfiles follow it)."""
         ...
 
+    def forget(self) -> None:
+        """Remove every profile and lift their limit (the owner left this back end)."""
+        ...
+
     def accept_remote_start_profile(self, profile: dict[str, Any]) -> bool:
         """Take the TxProfile of a RemoteStartTransaction; False if it is refused."""
         ...

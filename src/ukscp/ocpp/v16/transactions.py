@@ -94,6 +94,10 @@ class TransactionState:
             self._save(None)
         return ended
 
+    def forget(self) -> None:
+        """Drop the open transaction without ending it (its back end is no longer ours)."""
+        self._save(None)
+
     def set_end_reason(self, reason: str) -> None:
         """Remember how to end the open transaction after a restart (a clean stop)."""
         if self._current is not None:
