@@ -998,6 +998,8 @@
       });
     });
 
+    initBackend();
+
     var ask = action('erase-ask');
     var confirmBox = $('#erase-confirm');
     function closeConfirm() {
@@ -1022,6 +1024,68 @@
           r.rate_changes + (r.rate_changes === 1 ? ' rate change' : ' rate changes') + '.';
       }).then(function () { closeConfirm(); });
     });
+  }
+
+  // The back end (regulation 6): the owner may re-point the charger at another CSMS.
+  function initBackend() {
+    var form = $('#backend-form');
+    var f = form.elements;
+    var edited = false;
+    form.addEventListener('input', function () { edited = true; });
+
+    function show(backend, saved) {
+      var line = bound('csms-status');
+      line.classList.toggle('is-online', backend.online);
+      line.lastChild.textContent = !backend.enabled ? 'No back end: the charger works on its own' :
+        (backend.online ? 'Connected to ' : 'Not connected, trying: ') + backend.url +
+        ' (chosen by ' + (backend.chosen_by === 'owner' ? 'you' : 'the installer') + ')';
+      setText('be-key-hint', backend.authorization_key_set
+        ? '16 to 40 characters. Leave empty to keep the one stored.'
+        : '16 to 40 characters. None is stored yet.');
+      if (saved || !edited) {
+        f.enabled.checked = backend.enabled;
+        f.url.value = backend.url;
+        f.identity.value = backend.identity;
+        f.version.value = backend.version;
+        f.security_profile.value = String(backend.security_profile);
+        f.authorization_key.value = '';
+        f.ca_certificate.value = '';
+        edited = false;
+      }
+    }
+
+    form.addEventListener('submit', function (event) {
+      event.preventDefault();
+      if (!f.url.value.trim() || !f.identity.value.trim()) {
+        message('backend', 'Give the back end\'s address and this charger\'s identity there.', 'error');
+        return;
+      }
+      var body = {
+        enabled: f.enabled.checked,
+        url: f.url.value.trim(),
+        identity: f.identity.value.trim(),
+        version: f.version.value,
+        security_profile: Number(f.security_profile.value)
+      };
+      if (f.authorization_key.value) body.authorization_key = f.authorization_key.value;
+      if (f.ca_certificate.value.trim()) body.ca_certificate = f.ca_certificate.value.trim();
+      act(submitButton(form), 'backend', function () { return api('PUT', '/backend', body); }, function (b) {
+        return b.enabled ? 'Saved: the charger now reports to ' + b.url + '.' : 'Saved: the charger has no back end now.';
+      }).then(function (backend) { if (backend !== FAILED) show(backend, true); });
+    });
+    action('backend-revert').addEventListener('click', function (event) {
+      act(event.currentTarget, 'backend', function () { return api('DELETE', '/backend'); },
+        'The charger reports to the back end its installer set up again.').then(function (backend) {
+        if (backend !== FAILED) show(backend, true);
+      });
+    });
+
+    function refresh() {
+      api('GET', '/backend').then(function (backend) { show(backend, false); },
+        function (err) { message('backend', err.message, 'error'); });
+    }
+    refresh();
+    setInterval(refresh, 10000);
   }
 
   // ------------------------------------------------------------------ security log
