@@ -79,6 +79,12 @@ class OcppSettings(_Section):
         Path("./secrets/ocpp_key"), description="File holding the Basic auth key; never inline."
     )
     ca_file: Path | None = Field(None, description="CA bundle that signs the CSMS certificate.")
+    client_cert_file: Path | None = Field(
+        None, description="Security profile 3: this charger's certificate (PEM), by the CSMS's CA."
+    )
+    client_key_file: Path | None = Field(
+        None, description="Security profile 3: the private key of client_cert_file (PEM, 0600)."
+    )
     allow_insecure_transport: bool = Field(False, description="Lab only: permit plain ws://.")
     randomises_delay: bool = Field(
         False, description="This CSMS already randomises its changes: no second delay."

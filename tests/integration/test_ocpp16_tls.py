@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import threading
@@ -23,7 +24,9 @@ from tests.integration.test_ocpp16_support import (
     transport_config,
     write_key,
 )
+from ukscp.app import build_app
 from ukscp.clock import VirtualClock
+from ukscp.config import OcppSettings, Settings
 from ukscp.ocpp.transport import (
     ConnectFailed,
     CsmsTransport,
@@ -191,6 +194,39 @@ async def test_profile_3_presents_the_chargers_certificate(
             await charger.stop()
     subject = dict(item[0] for item in csms.peer_certificates[0]["subject"])
     assert subject["commonName"] == IDENTITY
+
+
+async def test_a_charger_configured_for_profile_3_presents_its_provisioned_certificate(
+    tmp_path: Path, clock: VirtualClock, ca: trustme.CA
+) -> None:
+    context = server_context(ca)
+    context.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(context)
+    device = ca.issue_cert("cp-2.chargers.example", common_name="CP_2")
+    cert, key = tmp_path / "device-cert.pem", tmp_path / "device-key.pem"
+    device.cert_chain_pems[0].write_to_path(str(cert))
+    device.private_key_pem.write_to_path(str(key))
+    async with running_csms(ssl_context=context) as csms:
+        ocpp = OcppSettings(
+            enabled=True,
+            url=csms.url,
+            identity="CP_2",
+            security_profile=3,
+            ca_file=ca_file(ca, tmp_path),
+            client_cert_file=cert,
+            client_key_file=key,
+        )
+        app = build_app(Settings(data_dir=tmp_path / "data", ocpp=ocpp), clock)
+        app.start()
+        task = asyncio.create_task(app.ocpp.run())
+        try:
+            await eventually(lambda: app.ocpp.status().online, clock, what="registration")
+        finally:
+            app.shutdown("test finished")
+            await task
+            app.close()
+    subject = dict(item[0] for item in csms.peer_certificates[0]["subject"])
+    assert subject["commonName"] == "CP_2"
 
 
 def test_plain_ws_is_refused_unless_allowed(tmp_path: Path, clock: VirtualClock) -> None:

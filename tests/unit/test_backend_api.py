@@ -71,7 +71,7 @@ async def test_a_ca_certificate_is_kept_for_the_new_back_end(api: httpx.AsyncCli
         ({"authorization_key": "short"}, "16 to 40 characters"),
         ({"authorization_key": "sixteen chars with spaces"}, "without spaces"),
         ({"ca_certificate": "not a certificate"}, "not a PEM certificate"),
-        ({"security_profile": 3}, "set at provisioning"),
+        ({"security_profile": 3}, "ocpp.client_cert_file"),
         ({"identity": "CP:1"}, "must not contain ':'"),
         ({"version": "2.1"}, "version"),
         ({"colour": "red"}, "colour"),

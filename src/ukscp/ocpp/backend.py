@@ -8,7 +8,8 @@ forgetting it goes back to the file. The key and CA certificate the owner gives
 are kept in the data directory, apart from the installer's, which stay as they were.
 
 What the owner cannot do from here: allow plain ``ws://`` (that stays an
-installer's decision in the file, for a lab) or pick the dsr/randomising flags,
+installer's decision in the file, for a lab), install the client certificate of
+security profile 3 (provisioned in the file), or pick the dsr/randomising flags,
 which describe a contract with a particular back end and are set at provisioning.
 """
 
@@ -140,11 +141,6 @@ def resolve(choice: BackendChoice, current: OcppSettings, data_dir: Path) -> Ocp
     )
     if not settings.enabled:
         return settings
-    if settings.security_profile == 3:
-        raise BackendError(
-            "security profile 3 (a client certificate issued by the back end) is set at "
-            "provisioning; choose profile 2 here"
-        )
     try:
         check_config(TransportConfig.from_settings(settings))
     except TransportError as exc:

@@ -139,7 +139,7 @@ class TransportConfig:
         """The transport settings of the config file's ``ocpp`` section.
 
         ``security_profile`` overrides the file's (a profile the CSMS raised);
-        the client certificate and key are for profile 3.
+        the client certificate and key, for profile 3, override the file's.
         """
         return cls(
             url=settings.url,
@@ -148,8 +148,8 @@ class TransportConfig:
             security_profile=security_profile or settings.security_profile,
             authorization_key_file=settings.authorization_key_file,
             ca_file=settings.ca_file,
-            client_cert_file=client_cert_file,
-            client_key_file=client_key_file,
+            client_cert_file=client_cert_file or settings.client_cert_file,
+            client_key_file=client_key_file or settings.client_key_file,
             allow_insecure_transport=settings.allow_insecure_transport,
         )
 
@@ -208,7 +208,10 @@ def check_config(config: TransportConfig) -> None:
     if config.security_profile == 3 and (
         config.client_cert_file is None or config.client_key_file is None
     ):
-        raise TransportError("security profile 3 needs the charger's TLS certificate and key")
+        raise TransportError(
+            "security profile 3 needs the charger's TLS certificate and key "
+            "(ocpp.client_cert_file and ocpp.client_key_file)"
+        )
 
 
 def read_authorization_key(path: Path) -> str:
