@@ -141,6 +141,11 @@ class CentralSystemCp(OcppChargePoint):
         self._record("LogStatusNotification", payload)
         return call_result.LogStatusNotification()
 
+    @on("SignedFirmwareStatusNotification")
+    def on_signed_firmware_status(self, **payload: Any) -> Any:
+        self._record("SignedFirmwareStatusNotification", payload)
+        return call_result.SignedFirmwareStatusNotification()
+
 
 @dataclass
 class CsmsServer:

@@ -69,6 +69,14 @@ class CsmsRequests(Protocol):
         """Start the upload of an accepted GetLog."""
         ...
 
+    def signed_update_firmware(self, request: dict[str, Any]) -> str:
+        """SignedUpdateFirmware (the request as on the wire, camelCase): status."""
+        ...
+
+    def after_signed_update_firmware(self, request_id: int) -> None:
+        """Start the download and install of an accepted SignedUpdateFirmware."""
+        ...
+
     def smart_charging_supported(self) -> bool:
         """True when SetChargingProfile and friends are handled."""
         ...
@@ -179,6 +187,15 @@ class ChargePoint16(ChargePointBase):  # type: ignore[misc]  # the library is un
     @after("GetLog")
     def after_get_log(self, request_id: int, **_: Any) -> None:
         self._requests.after_get_log(request_id)
+
+    @on("SignedUpdateFirmware")
+    def on_signed_update_firmware(self, **_: Any) -> Any:
+        status = self._requests.signed_update_firmware(self._raw)
+        return result("SignedUpdateFirmware", status=status)
+
+    @after("SignedUpdateFirmware")
+    def after_signed_update_firmware(self, request_id: int, **_: Any) -> None:
+        self._requests.after_signed_update_firmware(request_id)
 
     # -- Smart charging ----------------------------------------------------------------
 

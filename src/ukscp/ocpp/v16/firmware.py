@@ -1,0 +1,105 @@
+"""SignedUpdateFirmware (OCPP 1.6 Security Whitepaper, edition 2) over the firmware installer.
+
+Only the 1.6 wire lives here: the request's camelCase payload becomes a
+version-neutral :class:`~ukscp.security.firmware.FirmwareRequest`, the
+installer's answer becomes the ``status`` of SignedUpdateFirmware.conf, and
+each status the installer reports becomes a SignedFirmwareStatusNotification
+(with the requestId) written to the persistent queue first, so that none is
+lost while the CSMS is unreachable and they arrive in order after a reconnect.
+Everything else (certificate, download, signature, slots) is
+:class:`~ukscp.security.firmware_install.FirmwareInstaller`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from ukscp.ocpp.queue import MessageQueue
+from ukscp.security.firmware import FirmwareRequest, FirmwareStatus, UpdateAnswer
+from ukscp.security.firmware_install import FirmwareInstaller
+
+_log = logging.getLogger(__name__)
+
+STATUS_ACTION = "SignedFirmwareStatusNotification"
+
+
+def _when(text: object, field: str) -> datetime:
+    if not isinstance(text, str):
+        raise ValueError(f"{field} is missing")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{field} is not an ISO 8601 time: {text!r}") from None
+    # OCPP times are UTC; one without an offset is read as UTC.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def firmware_request(payload: dict[str, Any]) -> FirmwareRequest:
+    """The request in a SignedUpdateFirmware.req payload (camelCase); ValueError if unusable."""
+    firmware = payload.get("firmware")
+    if not isinstance(firmware, dict):
+        raise ValueError("firmware is missing")
+    install = firmware.get("installDateTime")
+    retries, interval = payload.get("retries"), payload.get("retryInterval")
+    return FirmwareRequest(
+        request_id=int(payload["requestId"]),
+        location=str(firmware["location"]),
+        retrieve_at=_when(firmware.get("retrieveDateTime"), "retrieveDateTime"),
+        install_at=None if install is None else _when(install, "installDateTime"),
+        signing_certificate=str(firmware["signingCertificate"]),
+        signature=str(firmware["signature"]),
+        retries=None if retries is None else int(retries),
+        retry_interval_s=None if interval is None else int(interval),
+    )
+
+
+class SignedFirmware16:
+    """The 1.6 client's side of the installer: implements its ``FirmwareHost``."""
+
+    def __init__(
+        self,
+        installer: FirmwareInstaller,
+        *,
+        queue: MessageQueue,
+        wake_sender: Callable[[], None],
+        session_active: Callable[[], bool],
+        restart: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._installer = installer
+        self._queue = queue
+        self._wake_sender = wake_sender
+        self._session_active = session_active
+        self._restart = restart
+        installer.attach(self)
+
+    def request(self, payload: dict[str, Any]) -> str:
+        """The status of SignedUpdateFirmware.conf for ``payload`` (the wire's camelCase)."""
+        try:
+            parsed = firmware_request(payload)
+        except (KeyError, TypeError, ValueError) as exc:
+            _log.warning("SignedUpdateFirmware refused: %s", exc)
+            return UpdateAnswer.REJECTED.value
+        return self._installer.accept(parsed).answer.value
+
+    def start(self, request_id: int) -> asyncio.Task[None] | None:
+        """Run the accepted request (the answer has been sent)."""
+        return self._installer.start(request_id)
+
+    # -- FirmwareHost --
+
+    def firmware_status(self, status: FirmwareStatus, request_id: int) -> None:
+        """Queue SignedFirmwareStatusNotification; the sender delivers it in order."""
+        self._queue.put(STATUS_ACTION, {"status": status.value, "request_id": request_id})
+        self._wake_sender()
+
+    def charging_session_active(self) -> bool:
+        """An EV connected or a transaction open."""
+        return self._session_active()
+
+    def restart_for_firmware(self) -> Awaitable[None]:
+        """Deliver the queue (briefly), then restart as a CSMS Reset does."""
+        return self._restart()

@@ -1,0 +1,469 @@
+"""SignedUpdateFirmware end to end: a real OCPP 1.6 central system and a real HTTP server.
+
+The central system (``ocpp`` library, 127.0.0.1) sends SignedUpdateFirmware; the
+charger downloads a wheel built here from an HTTP server on 127.0.0.1, checks the
+certificate (made here with ``cryptography``) and the signature, and reports each
+step as SignedFirmwareStatusNotification. All waits are on the virtual clock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ocpp.v16 import call
+
+from tests.firmware_support import (
+    NOW,
+    Issued,
+    make_root,
+    make_signer,
+    sign,
+    wheel_bytes,
+    wheel_filename,
+    write_root,
+)
+from tests.integration.test_ocpp16_support import (
+    TEST_OPTIONS,
+    Charger,
+    CsmsServer,
+    FakePort,
+    eventually,
+    running_csms,
+    settle_real,
+    transport_config,
+    write_key,
+)
+from ukscp.clock import VirtualClock
+from ukscp.events import EventBus
+from ukscp.ocpp.meter_values import ocpp_time
+from ukscp.ocpp.queue import QUEUE_FILE, MessageQueue
+from ukscp.ocpp.transport import Backoff, CsmsTransport
+from ukscp.ocpp.v16 import OcppClient16
+from ukscp.security.firmware_install import FirmwareInstaller
+from ukscp.security.firmware_slots import FirmwareSlots
+from ukscp.security.seclog import SECLOG_FILE, SecurityLog
+from ukscp.settings_store import SettingsStore
+
+RUNNING = "0.1.0"
+SUCCESS = ["Downloading", "Downloaded", "SignatureVerified", "Installing", "Installed"]
+ROOT = make_root()
+SIGNER = make_signer(ROOT, "rsa")
+EC_SIGNER = make_signer(ROOT, "ec")
+
+
+# ----------------------------------------------------------------------------- file server
+
+
+@dataclass
+class FirmwareServer:
+    """Serves ``files`` over plain HTTP on 127.0.0.1; the first ``failures`` GETs get a 503."""
+
+    clock: VirtualClock
+    files: dict[str, bytes] = field(default_factory=dict)
+    failures: int = 0
+    hits: list[tuple[str, float, int]] = field(default_factory=list)  # path, virtual s, status
+    server: ThreadingHTTPServer | None = None
+
+    def start(self) -> None:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = owner.files.get(self.path)
+                status = 200 if body is not None else 404
+                if owner.failures > 0:
+                    owner.failures -= 1
+                    status = 503
+                owner.hits.append((self.path, owner.clock.monotonic(), status))
+                self.send_response(status)
+                payload = body if status == 200 and body is not None else b""
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, name: str) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}/fw/{name}"
+
+    def publish(self, name: str, data: bytes) -> str:
+        self.files[f"/fw/{name}"] = data
+        return self.url(name)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@dataclass
+class Rig:
+    csms: CsmsServer
+    charger: Charger
+    installer: FirmwareInstaller
+    slots: FirmwareSlots
+    files: FirmwareServer
+    clock: VirtualClock
+
+    def statuses(self) -> list[str]:
+        return [p["status"] for p in self.csms.of("SignedFirmwareStatusNotification")]
+
+    def request_ids(self) -> set[int]:
+        return {p["request_id"] for p in self.csms.of("SignedFirmwareStatusNotification")}
+
+    def security_events(self) -> list[str]:
+        return [p["type"] for p in self.csms.of("SecurityEventNotification")]
+
+    def logged(self, kind: str) -> list[str]:
+        return [r.info for r in self.charger.seclog.records(limit=1000) if r.type == kind]
+
+    async def request(
+        self,
+        location: str,
+        signature: str,
+        *,
+        signer: Issued = SIGNER,
+        request_id: int = 7,
+        retrieve_in_s: float = 0,
+        install_in_s: float | None = None,
+        retries: int | None = None,
+        retry_interval: int | None = None,
+    ) -> str:
+        now = self.clock.now()
+        firmware: dict[str, Any] = {
+            "location": location,
+            "retrieve_date_time": ocpp_time(now + timedelta(seconds=retrieve_in_s)),
+            "signing_certificate": signer.pem,
+            "signature": signature,
+        }
+        if install_in_s is not None:
+            firmware["install_date_time"] = ocpp_time(now + timedelta(seconds=install_in_s))
+        answer = await self.csms.call(
+            call.SignedUpdateFirmware(
+                request_id=request_id,
+                firmware=firmware,
+                retries=retries,
+                retry_interval=retry_interval,
+            )
+        )
+        return str(answer.status)
+
+    async def until_statuses(self, count: int, what: str = "statuses") -> None:
+        await eventually(lambda: len(self.statuses()) >= count, self.clock, what=what)
+
+
+def build_charger(
+    data: Path, clock: VirtualClock, url: str, root_file: Path | None
+) -> tuple[Charger, FirmwareInstaller]:
+    bus = EventBus()
+    seclog = SecurityLog(data / SECLOG_FILE, clock)
+    store = SettingsStore(data / "settings.sqlite3")
+    transport = CsmsTransport(
+        transport_config(url, data),
+        clock,
+        seclog,
+        backoff=Backoff(initial_s=1.0, maximum_s=8.0),
+        jitter=lambda: 0.5,
+    )
+    installer = FirmwareInstaller(
+        clock=clock,
+        seclog=seclog,
+        slots=FirmwareSlots(data),
+        root_ca_file=root_file,
+        running_version=RUNNING,
+        bus=bus,
+        allow_plain_http=True,  # a lab server; the signature protects the file itself
+        timeout_s=5.0,
+        session_poll_s=60.0,
+    )
+    port = FakePort()
+    client = OcppClient16(
+        transport=transport,
+        port=port,
+        bus=bus,
+        clock=clock,
+        seclog=seclog,
+        queue=MessageQueue(data / QUEUE_FILE),
+        store=store,
+        options=TEST_OPTIONS,
+        firmware=installer,
+    )
+    return Charger(client, port, bus, clock, seclog, store, transport), installer
+
+
+@pytest.fixture
+def files(clock: VirtualClock) -> Iterator[FirmwareServer]:
+    server = FirmwareServer(clock)
+    server.start()
+    yield server
+    server.stop()
+
+
+async def _rig(
+    tmp_path: Path, clock: VirtualClock, files: FirmwareServer, root_file: Path | None
+) -> AsyncIterator[Rig]:
+    data = tmp_path / "data"
+    write_key(data / "ocpp_key")
+    async with running_csms() as csms:
+        charger, installer = build_charger(data, clock, csms.url, root_file)
+        charger.start()
+        await eventually(lambda: "StatusNotification" in csms.actions(), clock, what="boot")
+        try:
+            yield Rig(csms, charger, installer, installer.slots, files, clock)
+        finally:
+            await charger.stop()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, clock: VirtualClock, files: FirmwareServer) -> AsyncIterator[Rig]:
+    async for built in _rig(tmp_path, clock, files, write_root(tmp_path / "root.pem", ROOT)):
+        yield built
+
+
+@pytest.fixture
+async def unprovisioned(
+    tmp_path: Path, clock: VirtualClock, files: FirmwareServer
+) -> AsyncIterator[Rig]:
+    async for built in _rig(tmp_path, clock, files, None):
+        yield built
+
+
+def publish(rig: Rig, version: str = "0.2.0") -> tuple[str, bytes]:
+    data = wheel_bytes(version)
+    return rig.files.publish(wheel_filename(version), data), data
+
+
+# ----------------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("signer", [SIGNER, EC_SIGNER], ids=["rsa-pss", "ecdsa"])
+async def test_signed_firmware_is_installed_in_the_other_slot_and_the_charger_restarts(
+    rig: Rig, signer: Issued
+) -> None:
+    url, data = publish(rig)
+    assert await rig.request(url, sign(signer, data), signer=signer) == "Accepted"
+    await rig.until_statuses(5)
+    assert rig.statuses() == SUCCESS
+    assert rig.request_ids() == {7}
+    active = rig.slots.active()
+    assert active is not None
+    assert (active.slot, active.version, active.request_id) == ("b", "0.2.0", 7)
+    assert (rig.slots.slot_dir("b") / wheel_filename("0.2.0")).read_bytes() == data
+    await eventually(lambda: rig.charger.port.resets == [False], rig.clock, what="restart")
+    assert rig.logged("FirmwareUpdated")
+    await eventually(
+        lambda: "FirmwareUpdated" in rig.security_events(), rig.clock, what="security event"
+    )
+    assert not rig.slots.root.joinpath("incoming").exists()  # no download left behind
+
+
+async def test_a_second_install_goes_to_the_slot_not_running(rig: Rig) -> None:
+    url, data = publish(rig)
+    assert await rig.request(url, sign(SIGNER, data)) == "Accepted"
+    await rig.until_statuses(5)
+    url, data = publish(rig, "0.3.0")
+    assert await rig.request(url, sign(SIGNER, data), request_id=8) == "Accepted"
+    await rig.until_statuses(10)
+    active = rig.slots.active()
+    assert active is not None
+    assert (active.slot, active.version) == ("a", "0.3.0")
+    assert active.previous is not None and active.previous["slot"] == "b"
+
+
+async def test_a_bad_signature_is_reported_and_logged_and_nothing_is_installed(rig: Rig) -> None:
+    url, data = publish(rig)
+    assert await rig.request(url, sign(SIGNER, data + b"tampered")) == "Accepted"
+    await rig.until_statuses(3)
+    await settle_real(rig.clock)
+    assert rig.statuses() == ["Downloading", "Downloaded", "InvalidSignature"]
+    assert rig.slots.active() is None
+    assert rig.charger.port.resets == []
+    assert any("does not match the file" in info for info in rig.logged("InvalidFirmwareSignature"))
+    await eventually(
+        lambda: "InvalidFirmwareSignature" in rig.security_events(), rig.clock, what="event"
+    )
+
+
+@pytest.mark.parametrize(
+    ("signer", "words"),
+    [
+        (make_signer(make_root("Someone Else's Root")), "does not chain"),
+        (
+            make_signer(
+                ROOT, not_before=NOW - timedelta(days=90), not_after=NOW - timedelta(days=1)
+            ),
+            "expired",
+        ),
+    ],
+    ids=["untrusted-root", "expired"],
+)
+async def test_an_untrusted_signing_certificate_is_answered_invalid_and_logged(
+    rig: Rig, signer: Issued, words: str
+) -> None:
+    url, data = publish(rig)
+    assert await rig.request(url, sign(signer, data), signer=signer) == "InvalidCertificate"
+    await eventually(
+        lambda: "InvalidFirmwareSigningCertificate" in rig.security_events(),
+        rig.clock,
+        what="security event",
+    )
+    assert any(words in info for info in rig.logged("InvalidFirmwareSigningCertificate"))
+    assert rig.statuses() == []
+    assert rig.files.hits == []  # nothing downloaded
+    assert rig.slots.active() is None
+
+
+async def test_without_a_provisioned_root_every_request_is_answered_invalid_certificate(
+    unprovisioned: Rig,
+) -> None:
+    rig = unprovisioned
+    url, data = publish(rig)
+    assert await rig.request(url, sign(SIGNER, data)) == "InvalidCertificate"
+    assert any(
+        "updates.firmware_root_ca_file" in info
+        for info in rig.logged("InvalidFirmwareSigningCertificate")
+    )
+    assert rig.files.hits == []
+
+
+async def test_an_older_version_is_refused_as_a_rollback(rig: Rig) -> None:
+    url, data = publish(rig, "0.0.9")
+    assert await rig.request(url, sign(SIGNER, data)) == "Accepted"
+    await rig.until_statuses(4)
+    await settle_real(rig.clock)
+    assert rig.statuses() == [
+        "Downloading",
+        "Downloaded",
+        "SignatureVerified",
+        "InstallationFailed",
+    ]
+    assert rig.slots.active() is None
+    assert any("rollback refused" in info for info in rig.logged("UpdateRejected"))
+    assert rig.charger.port.resets == []
+
+
+async def test_a_signed_file_that_is_not_a_wheel_is_refused_in_words(rig: Rig) -> None:
+    data = b"#!/bin/sh\necho signed but not a wheel\n"
+    url = rig.files.publish(wheel_filename("0.2.0"), data)
+    assert await rig.request(url, sign(SIGNER, data)) == "Accepted"
+    await rig.until_statuses(4)
+    assert rig.statuses()[-1] == "InstallationFailed"
+    assert any("not a valid ukscp wheel" in info for info in rig.logged("UpdateRejected"))
+    assert rig.slots.active() is None
+
+
+async def test_install_waits_for_the_charging_session_to_end(rig: Rig) -> None:
+    rig.charger.port.plug(rig.charger.bus, rig.clock)
+    url, data = publish(rig)
+    assert await rig.request(url, sign(SIGNER, data)) == "Accepted"
+    await rig.until_statuses(3)
+    # An hour of charging: verified, but not installed while the EV charges.
+    await rig.clock.advance(3600)
+    await settle_real(rig.clock)
+    assert rig.statuses() == ["Downloading", "Downloaded", "SignatureVerified"]
+    assert rig.slots.active() is None
+    assert rig.installer.job is not None
+    assert "waiting for the charging session to end" in rig.installer.job.detail
+    rig.charger.port.unplug(rig.charger.bus, rig.clock, energy_wh=5000)
+    await rig.until_statuses(5)
+    assert rig.statuses() == SUCCESS
+    assert rig.slots.active() is not None
+    # The session's transaction ended before the install began.
+    order = [
+        r.payload.get("status", r.action)
+        for r in rig.csms.received
+        if r.action in ("StopTransaction", "SignedFirmwareStatusNotification")
+    ]
+    assert order.index("StopTransaction") < order.index("Installing")
+
+
+async def test_retrieve_and_install_times_are_honoured_on_the_clock(rig: Rig) -> None:
+    url, data = publish(rig)
+    start = rig.clock.monotonic()
+    answer = await rig.request(url, sign(SIGNER, data), retrieve_in_s=1800, install_in_s=7200)
+    assert answer == "Accepted"
+    await rig.until_statuses(1)
+    assert rig.statuses() == ["DownloadScheduled"]
+    await rig.clock.advance(1790)
+    await settle_real(rig.clock)
+    assert rig.files.hits == []  # not before retrieveDateTime
+    await rig.until_statuses(5)
+    assert rig.files.hits[0][1] - start >= 1800
+    assert rig.statuses()[1:] == [
+        "Downloading",
+        "Downloaded",
+        "SignatureVerified",
+        "InstallScheduled",
+    ]
+    await rig.clock.advance(7200 - (rig.clock.monotonic() - start) - 10)
+    await settle_real(rig.clock)
+    assert len(rig.statuses()) == 5  # not installed before installDateTime
+    assert rig.slots.active() is None
+    await rig.until_statuses(7)
+    assert rig.statuses()[-2:] == ["Installing", "Installed"]
+    assert rig.clock.monotonic() - start >= 7200
+
+
+async def test_a_failed_download_is_retried_after_the_interval(rig: Rig) -> None:
+    url, data = publish(rig)
+    rig.files.failures = 2
+    answer = await rig.request(url, sign(SIGNER, data), retries=2, retry_interval=120)
+    assert answer == "Accepted"
+    await rig.until_statuses(5)
+    assert rig.statuses() == SUCCESS
+    assert [status for _, _, status in rig.files.hits] == [503, 503, 200]
+    times = [at for _, at, _ in rig.files.hits]
+    assert times[1] - times[0] >= 120
+    assert times[2] - times[1] >= 120
+
+
+async def test_a_download_that_keeps_failing_ends_in_download_failed(rig: Rig) -> None:
+    url = rig.files.url(wheel_filename("0.2.0"))  # never published: 404
+    answer = await rig.request(url, sign(SIGNER, b"x"), retries=1, retry_interval=30)
+    assert answer == "Accepted"
+    await rig.until_statuses(2)
+    assert rig.statuses() == ["Downloading", "DownloadFailed"]
+    assert [status for _, _, status in rig.files.hits] == [404, 404]
+    assert rig.slots.active() is None
+
+
+async def test_statuses_reach_a_csms_that_was_offline_in_order_after_it_returns(
+    rig: Rig,
+) -> None:
+    url, data = publish(rig)
+    assert await rig.request(url, sign(SIGNER, data), retrieve_in_s=600) == "Accepted"
+    await rig.until_statuses(1)
+    assert rig.statuses() == ["DownloadScheduled"]
+    online = rig.csms.connection_count
+    await rig.csms.kill()
+    # The charger downloads and installs with the CSMS gone, then asks for its restart.
+    await rig.clock.advance(600)
+    await eventually(lambda: rig.charger.port.resets == [False], rig.clock, what="install")
+    assert rig.slots.active() is not None
+    assert rig.statuses() == ["DownloadScheduled"]
+    await rig.csms.start()
+    await eventually(lambda: len(rig.statuses()) >= 6, rig.clock, timeout_s=30, what="delivery")
+    assert rig.statuses() == ["DownloadScheduled", *SUCCESS]
+    assert rig.request_ids() == {7}
+    later = [
+        r.connection for r in rig.csms.received if r.action == "SignedFirmwareStatusNotification"
+    ][1:]
+    assert min(later) > online
+    await eventually(
+        lambda: "FirmwareUpdated" in rig.security_events(), rig.clock, what="security event"
+    )
