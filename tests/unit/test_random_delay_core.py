@@ -57,11 +57,17 @@ def state_at(amps, phases=1, **settings):
     return initial_state(Offer(amps, phases), settings=DelaySettings(**settings), ev_connected=True)
 
 
-def change(state, amps, source, *, phases=None, randomised=False, cleared=False, ev=True):
-    """A LimitRequest from the state's latest request to ``amps`` caused by ``source``."""
+def change(
+    state, amps, source, *, phases=None, randomised=False, cleared=False, ev=True, asks=None
+):
+    """A LimitRequest from the state's latest request to ``amps`` caused by ``source``.
+
+    ``asks`` is the limit's own longest delay (OCPP 2.1 randomizedDelay).
+    """
     old = state.requested
     new = Offer(amps, phases or old.phases, source.value)
-    cause = Cause.of_limit(Limit(amps, source, "test", randomised=randomised), cleared=cleared)
+    limit = Limit(amps, source, "test", randomised=randomised, random_delay_max_s=asks)
+    cause = Cause.of_limit(limit, cleared=cleared)
     return LimitRequest(old=old, new=new, cause=cause, ev_connected=ev)
 
 
@@ -384,6 +390,39 @@ def test_randomised_ocpp_limit_is_not_delayed():
     _, out = run(state, change(state, 16, S.OCPP, randomised=True))
     assert out.offer == Offer(16, 1)
     assert "equivalent random delay" in out.decision.why
+
+
+def test_a_profiles_randomized_delay_is_the_longest_delay_drawn():
+    drawn_with: list[int] = []
+
+    def draw(maximum):
+        drawn_with.append(maximum)
+        return maximum
+
+    state = state_at(0)  # the charger's own maximum: 600 s
+    _, out = run(state, change(state, 16, S.OCPP, asks=120), draw=draw)
+    assert drawn_with == [120]  # in place of the charger's 600 s, not on top of it
+    assert out.started is not None and out.started.duration_s == 120
+    assert "randomizedDelay" in out.decision.why
+
+
+def test_a_randomized_delay_beyond_1800_s_is_capped_at_the_regulations_maximum():
+    drawn_with: list[int] = []
+    state = state_at(0)
+    run(state, change(state, 16, S.OCPP, asks=7200), draw=lambda m: drawn_with.append(m) or 0)
+    assert drawn_with == [1800]
+
+
+def test_a_randomized_delay_never_holds_what_no_policy_delays():
+    state = state_at(0)
+    _, out = run(state, change(state, 16, S.DSR, asks=600))  # no_draw: must not draw
+    assert out.offer == Offer(16, 1)
+
+
+def test_the_owner_disabling_the_delay_also_ends_a_profiles_randomized_delay():
+    state = state_at(0, enabled=False)
+    _, out = run(state, change(state, 16, S.OCPP, asks=600))
+    assert out.offer == Offer(16, 1)
 
 
 def test_cleared_ocpp_limit_is_delayed():

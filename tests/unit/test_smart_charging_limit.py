@@ -122,16 +122,18 @@ def test_dsr_provider_profiles_are_dsr_limits() -> None:
     assert result.source is LimitSource.DSR
 
 
-def test_randomized_delay_marks_the_limit_randomised() -> None:
-    randomised = profile(1, flat(16), schedule_extra={"randomizedDelay": 600})
-    result = now_limit([randomised])
-    assert result is not None and result.randomised
+def test_randomized_delay_asks_the_charger_for_a_delay_of_up_to_that_long() -> None:
+    # OCPP 2.1: the station delays each period by a random time in 0..randomizedDelay.
+    asking = profile(1, flat(16), schedule_extra={"randomizedDelay": 600})
+    result = now_limit([asking])
+    assert result is not None
+    assert result.random_delay_max_s == 600 and not result.randomised
 
 
-def test_zero_randomized_delay_is_not_a_randomisation() -> None:
+def test_zero_randomized_delay_asks_for_nothing() -> None:
     plain = profile(1, flat(16), schedule_extra={"randomizedDelay": 0})
     result = now_limit([plain])
-    assert result is not None and not result.randomised
+    assert result is not None and result.random_delay_max_s is None
 
 
 def test_csms_that_randomises_marks_every_limit_randomised() -> None:
@@ -139,11 +141,11 @@ def test_csms_that_randomises_marks_every_limit_randomised() -> None:
     assert result is not None and result.randomised
 
 
-def test_randomised_follows_the_binding_profile_only() -> None:
+def test_randomized_delay_follows_the_binding_profile_only() -> None:
     cap = profile(1, flat(10), purpose="max")
-    randomised = profile(2, flat(16), schedule_extra={"randomizedDelay": 600})
-    result = now_limit([cap, randomised])
-    assert result is not None and not result.randomised
+    asking = profile(2, flat(16), schedule_extra={"randomizedDelay": 600})
+    result = now_limit([cap, asking])
+    assert result is not None and result.random_delay_max_s is None
 
 
 @pytest.mark.parametrize(

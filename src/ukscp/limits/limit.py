@@ -27,7 +27,10 @@ class Limit:
     ``amps`` is per phase; 0 means "do not charge". ``phases`` optionally caps
     the number of phases. ``reason`` says why, in words (e.g. the profile id).
     ``randomised`` marks a limit whose source has already applied an equivalent
-    random delay (OCPP 2.1 ``randomizedDelay``, a CSMS that randomises).
+    random delay (a CSMS that randomises). ``random_delay_max_s`` is a source's
+    request that the charger itself delay the change by a random time up to that
+    many seconds (OCPP 2.1 ``randomizedDelay``): the randomised delay then draws
+    up to it instead of its own maximum.
     """
 
     amps: float
@@ -35,9 +38,12 @@ class Limit:
     reason: str = ""
     phases: int | None = None
     randomised: bool = False
+    random_delay_max_s: int | None = None
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.amps) or self.amps < 0:
             raise ValueError(f"limit amps must be a finite number >= 0, got {self.amps!r}")
         if self.phases is not None and self.phases not in (1, 3):
             raise ValueError(f"limit phases must be 1 or 3, got {self.phases!r}")
+        if self.random_delay_max_s is not None and self.random_delay_max_s < 0:
+            raise ValueError(f"random_delay_max_s must be >= 0, got {self.random_delay_max_s!r}")

@@ -201,12 +201,17 @@ class Cause:
     reason: str = ""
     randomised: bool = False  # the source already applied an equivalent random delay
     cleared: bool = False  # the limit was removed rather than set
+    delay_max_s: int | None = None  # the source's own longest delay (OCPP 2.1 randomizedDelay)
 
     @classmethod
     def of_limit(cls, limit: Limit, *, cleared: bool = False) -> Cause:
         """The cause of a change made by setting (or clearing) ``limit``."""
         return cls(
-            key=limit.source, reason=limit.reason, randomised=limit.randomised, cleared=cleared
+            key=limit.source,
+            reason=limit.reason,
+            randomised=limit.randomised,
+            cleared=cleared,
+            delay_max_s=limit.random_delay_max_s,
         )
 
     @property
@@ -274,8 +279,8 @@ _OWNER = (
 )
 _EMS = "a local energy manager or PV surplus follows this home's own load and generation"
 _RANDOMISED = (
-    "the source already applied an equivalent random delay (OCPP 2.1 randomizedDelay, "
-    "a CSMS that randomises): regulation 11 asks for no second one"
+    "the source already applied an equivalent random delay (a CSMS configured as "
+    "randomising): regulation 11 asks for no second one"
 )
 _PLUG_IN = (
     "the user chose the moment of plugging in: random by nature (``always``, like EVerest, "
@@ -756,9 +761,15 @@ def _relevant_time(
         return passed(why)
     if not settings.enabled:
         return passed("the random delay is disabled")
-    if settings.max_duration_s == 0:
+    maximum = settings.max_duration_s
+    if cause.delay_max_s is not None:
+        # OCPP 2.1 asks the station to delay each period by up to randomizedDelay: that
+        # is this change's delay, in place of (never on top of) the charger's own.
+        maximum = min(cause.delay_max_s, MAX_DURATION_LIMIT_S)
+        why = f"{why}; the source sets the longest delay to {maximum} s (randomizedDelay)"
+    if maximum == 0:
         return passed("the maximum delay is 0 s")
-    drawn = _checked_draw(draw, settings.max_duration_s)
+    drawn = _checked_draw(draw, maximum)
     if drawn == 0:
         return passed("drew 0 s: applies at once", drawn)
     delay = Delay(

@@ -250,7 +250,8 @@ def _to_limit(value: _Value, *, dsr_provider: bool, csms_randomises: bool) -> Li
         source=LimitSource.DSR if dsr_provider else LimitSource.OCPP,
         reason=f"OCPP {profile.describe()}",
         phases=phases,
-        randomised=csms_randomises or bool(profile.randomized_delay_s),
+        randomised=csms_randomises,
+        random_delay_max_s=profile.randomized_delay_s or None,
     )
 
 
@@ -269,8 +270,10 @@ def limit_now(
 
     The reason names the binding profile (purpose, id, stack level). The source
     is DSR when this CSMS is the owner's DSR provider, else OCPP. ``randomised``
-    is set when the binding profile carries an OCPP 2.1 randomizedDelay above
-    0 s or the CSMS is known to randomise (DESIGN section 3 item 4).
+    is set when the CSMS is known to randomise (DESIGN section 3 item 4). The
+    binding profile's OCPP 2.1 randomizedDelay (above 0 s) becomes
+    ``random_delay_max_s``: OCPP 2.1 asks the station to delay each period's
+    start by a random time up to it, so the charger's delay draws up to it.
 
     With no transaction a Relative profile has nothing to start from, so it
     gives its first period (every instant is its start), unlike
