@@ -50,6 +50,8 @@ from ukscp.regulation.dsr import DsrLimits
 from ukscp.regulation.random_delay import DelaySettings, Draw, Policy
 from ukscp.security.audit import attach_security_log
 from ukscp.security.credentials import OwnerAccounts, SetupCodeFile
+from ukscp.security.firmware_install import FirmwareInstaller
+from ukscp.security.firmware_slots import FirmwareSlots
 from ukscp.security.integrity_monitor import IntegrityMonitor
 from ukscp.security.seclog import SECLOG_FILE, SecurityEventType, SecurityLog
 from ukscp.security.tamper import TamperGuard
@@ -267,6 +269,7 @@ def _ocpp_client(
     bus: EventBus,
     port: AppChargerPort,
     board_max_a: float,
+    firmware: FirmwareInstaller | None = None,
 ) -> OcppClient16:
     """The OCPP 1.6J client, built before the charger starts so it sees the first session."""
     try:
@@ -292,6 +295,7 @@ def _ocpp_client(
         queue=MessageQueue(settings.data_dir / QUEUE_FILE),
         store=store,
         smart_charging=smart,
+        firmware=firmware,
     )
 
 
@@ -385,6 +389,17 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         clock, board if isinstance(board, TamperInput) else None, arbiter, seclog, store
     )
     updates = _update_checker(settings, clock, seclog)
+    # Signed firmware from the CSMS (whichever OCPP client runs), into A/B slots.
+    firmware = FirmwareInstaller(
+        clock=clock,
+        seclog=seclog,
+        slots=FirmwareSlots(settings.data_dir),
+        root_ca_file=settings.updates.firmware_root_ca_file,
+        running_version=ukscp.__version__,
+        bus=bus,
+        allow_plain_http=settings.ocpp.allow_insecure_transport,
+        ca_file=settings.ocpp.ca_file,
+    )
     reset_requested = asyncio.Event()
     port = AppChargerPort(
         controller=controller,
@@ -407,6 +422,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
             bus,
             port,
             board.max_current_a,
+            firmware,
         ),
         seclog=seclog,
     )
@@ -423,6 +439,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         updates,
         meter,
         sim,
+        firmware=firmware,
     )
     auth = Auth(accounts, secure_cookies=not settings.web.insecure_http)
     return App(

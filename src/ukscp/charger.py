@@ -17,6 +17,7 @@ from ukscp.metering import MeteringStore, Resolution
 from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import RandomDelayGate
 from ukscp.regulation.schedule import schedule_from_json, windows_from_json
+from ukscp.security.firmware_install import FirmwareInstaller
 from ukscp.security.integrity_monitor import IntegrityMonitor
 from ukscp.security.secure_boot import secure_boot_state
 from ukscp.security.tamper import TamperGuard
@@ -24,6 +25,7 @@ from ukscp.security.updates import UpdateChecker
 from ukscp.settings_store import SettingsStore
 from ukscp.web.schemas import (
     DeletedView,
+    FirmwareView,
     HistoryRowView,
     HistoryView,
     IntegrityCheckView,
@@ -136,6 +138,7 @@ class Charger:
         updates: UpdateChecker | None,
         meter: Meter,
         sim: SimulatedEv | None,
+        firmware: FirmwareInstaller | None = None,
     ) -> None:
         self._clock = clock
         self._bus = bus
@@ -149,6 +152,7 @@ class Charger:
         self._updates = updates
         self._meter = meter
         self._sim = sim
+        self._firmware = firmware
 
     @property
     def sim(self) -> SimulatedEv | None:
@@ -283,13 +287,21 @@ class Charger:
 
     def updates(self) -> UpdatesView:
         """Whether update checks are provisioned, and the latest result."""
+        firmware = (
+            None
+            if self._firmware is None
+            else FirmwareView.model_validate(self._firmware.view())
+        )
         if self._updates is None:
-            return UpdatesView(configured=False, repository_url=None, last_check=None)
+            return UpdatesView(
+                configured=False, repository_url=None, last_check=None, firmware=firmware
+            )
         last = self._updates.last
         return UpdatesView(
             configured=True,
             repository_url=self._updates.repository_url,
             last_check=None if last is None else UpdateCheckView.model_validate(last.as_dict()),
+            firmware=firmware,
         )
 
     async def check_for_updates(self) -> UpdatesView:

@@ -123,6 +123,14 @@ class UpdateSettings(_Section):
         None, description="Pinned TUF root metadata, set at provisioning."
     )
     check_interval_h: Annotated[float, Field(gt=0)] = 24
+    firmware_root_ca_file: Path | None = Field(
+        None,
+        description=(
+            "Manufacturer root certificate(s), PEM, set at provisioning: the signing certificate"
+            " of OCPP signed firmware must chain to it. Unset: every firmware request is"
+            " answered InvalidCertificate."
+        ),
+    )
 
 
 class ProvisioningSettings(_Section):

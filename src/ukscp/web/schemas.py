@@ -213,12 +213,47 @@ class UpdateCheckView(Body):
     detail: str
 
 
+class FirmwareSlotView(Body):
+    """The firmware slot the charger starts from (written when an install completes)."""
+
+    slot: str = Field(description="a or b.")
+    version: str
+    wheel: str
+    sha256: str
+    request_id: int | None = Field(description="The CSMS's firmware request that installed it.")
+    installed_at: str
+    previous: dict[str, object] | None = Field(description="The slot it replaced, if any.")
+
+
+class FirmwareRequestView(Body):
+    """The latest signed-firmware request from the CSMS and where it stands."""
+
+    request_id: int
+    status: str | None = Field(description="The last OCPP firmware status sent (null: none yet).")
+    detail: str
+    updated_at: datetime
+    version: str | None
+    slot: str | None
+
+
+class FirmwareView(Body):
+    """Signed firmware installed through OCPP: the active slot and the latest request."""
+
+    running_version: str
+    root_ca_provisioned: bool = Field(description="updates.firmware_root_ca_file is set.")
+    active_slot: FirmwareSlotView | None = Field(
+        description="The installed slot (active at the next start); null: the factory software."
+    )
+    last_request: FirmwareRequestView | None
+
+
 class UpdatesView(Body):
     """Whether update checks are provisioned, and the latest result."""
 
     configured: bool
     repository_url: str | None
     last_check: UpdateCheckView | None
+    firmware: FirmwareView | None = None
 
 
 class StatusView(Body):
