@@ -276,9 +276,17 @@ async def test_a_second_install_goes_to_the_slot_not_running(rig: Rig) -> None:
     url, data = publish(rig)
     assert await rig.request(url, sign(SIGNER, data)) == "Accepted"
     await rig.until_statuses(5)
+    # Until its restart the charger refuses another install; then it accepts one.
     url, data = publish(rig, "0.3.0")
+    if rig.installer.busy:
+        assert await rig.request(url, sign(SIGNER, data), request_id=9) == "Rejected"
+    await eventually(lambda: not rig.installer.busy, rig.clock, what="restart asked")
     assert await rig.request(url, sign(SIGNER, data), request_id=8) == "Accepted"
-    await rig.until_statuses(10)
+    await eventually(
+        lambda: rig.statuses()[-1:] == ["Installed"] and len(rig.statuses()) == 10,
+        rig.clock,
+        what="second install",
+    )
     active = rig.slots.active()
     assert active is not None
     assert (active.slot, active.version) == ("a", "0.3.0")
@@ -467,3 +475,22 @@ async def test_statuses_reach_a_csms_that_was_offline_in_order_after_it_returns(
     await eventually(
         lambda: "FirmwareUpdated" in rig.security_events(), rig.clock, what="security event"
     )
+
+
+async def test_a_new_request_cancels_one_not_yet_installing(rig: Rig) -> None:
+    url, data = publish(rig)
+    assert await rig.request(url, sign(SIGNER, data), retrieve_in_s=600) == "Accepted"
+    await rig.until_statuses(1)
+    url, data = publish(rig, "0.3.0")
+    assert await rig.request(url, sign(SIGNER, data), request_id=8) == "AcceptedCanceled"
+    await rig.until_statuses(6)
+    await rig.clock.advance(600)
+    await settle_real(rig.clock)
+    notes = rig.csms.of("SignedFirmwareStatusNotification")
+    assert [(n["request_id"], n["status"]) for n in notes] == [
+        (7, "DownloadScheduled"),
+        *[(8, status) for status in SUCCESS],
+    ]
+    active = rig.slots.active()
+    assert active is not None and active.version == "0.3.0"
+    assert [path for path, _, _ in rig.files.hits] == ["/fw/" + wheel_filename("0.3.0")]
