@@ -54,8 +54,11 @@ class Received:
     connection: int
 
 
-class CentralSystemCp(OcppChargePoint):
-    """The CSMS's end of one charge point connection."""
+class RecordingCsms:
+    """The version-neutral part of a CSMS connection: record requests, send raw frames.
+
+    Mixed in before an ``ocpp`` library ChargePoint (``ocpp.v16`` or ``ocpp.v201``).
+    """
 
     def __init__(self, cp_id: str, connection: ServerConnection, server: CsmsServer) -> None:
         super().__init__(cp_id, connection, response_timeout=5)
@@ -82,6 +85,10 @@ class CentralSystemCp(OcppChargePoint):
         self._raw_waiters[unique_id] = waiter
         await self._connection.send(text)
         return await asyncio.wait_for(waiter, timeout_s)
+
+
+class CentralSystemCp(RecordingCsms, OcppChargePoint):
+    """The CSMS's end of one OCPP 1.6 charge point connection."""
 
     @on("BootNotification")
     def on_boot(self, **payload: Any) -> Any:
@@ -161,7 +168,9 @@ class CsmsServer:
     port: int = 0
     peer_certificates: list[dict[str, Any]] = field(default_factory=list)
     transaction_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(101))
-    cp: CentralSystemCp | None = None
+    subprotocol: str = "ocpp1.6"
+    cp_class: type[RecordingCsms] = CentralSystemCp
+    cp: Any = None
     _server: Server | None = None
 
     @property
@@ -176,7 +185,7 @@ class CsmsServer:
             self._handle,
             "127.0.0.1",
             self.port,
-            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+            subprotocols=[self.subprotocol],  # type: ignore[list-item]
             ssl=self.ssl_context,
             process_request=self._check_auth,
         )
@@ -215,7 +224,7 @@ class CsmsServer:
         ssl_object = connection.transport.get_extra_info("ssl_object")
         if ssl_object is not None and ssl_object.getpeercert():
             self.peer_certificates.append(ssl_object.getpeercert())
-        cp = CentralSystemCp(connection.request.path.rsplit("/", 1)[-1], connection, self)
+        cp = self.cp_class(connection.request.path.rsplit("/", 1)[-1], connection, self)
         self.cp = cp
         with contextlib.suppress(Exception):
             await cp.start()

@@ -1,0 +1,100 @@
+"""Building the device-model and profile answers of OCPP 2.0.1: pure functions.
+
+GetVariables / SetVariables results (B05, B06), the NotifyReport data of a
+base report (B07) and ReportChargingProfiles (K09). Requests arrive as the
+``ocpp`` package gives them (snake_case dicts); answers are snake_case too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ukscp.ocpp.v201.device_model import UNKNOWN_COMPONENT, Entry, Name
+
+Act = Callable[[Name, str, str | None], tuple[str, str | None]]
+"""``(name, attribute type, value to set or None) -> (attribute status, value read)``."""
+
+
+def _name(item: Mapping[str, Any]) -> tuple[Name, bool]:
+    component = item.get("component", {})
+    variable = item.get("variable", {})
+    name = Name(
+        str(component.get("name", "")), str(variable.get("name", "")), variable.get("instance")
+    )
+    # Every component of this charger belongs to the station, none to an EVSE.
+    return name, "evse" in component
+
+
+def variable_results(
+    items: Iterable[Mapping[str, Any]], act: Act, *, setting: bool = False
+) -> list[dict[str, Any]]:
+    """One GetVariableResultType (or SetVariableResultType with ``setting``) per item.
+
+    The component and variable are echoed back as the CSMS sent them, so it
+    can match each answer to its question.
+    """
+    answers: list[dict[str, Any]] = []
+    for item in items:
+        name, on_evse = _name(item)
+        kind = str(item.get("attribute_type") or "Actual")
+        if on_evse:
+            status, value = UNKNOWN_COMPONENT, None
+        else:
+            wanted = str(item.get("attribute_value", "")) if setting else None
+            status, value = act(name, kind, wanted)
+        answer: dict[str, Any] = {
+            "attribute_status": status,
+            "attribute_type": kind,
+            "component": item.get("component"),
+            "variable": item.get("variable"),
+        }
+        if not setting and value is not None:
+            answer["attribute_value"] = value
+        answers.append(answer)
+    return answers
+
+
+def base_report(entries: Iterable[Entry]) -> list[dict[str, Any]]:
+    """NotifyReport's ``report_data``: every variable with its actual value (none if write-only)."""
+    data: list[dict[str, Any]] = []
+    for entry in entries:
+        attribute: dict[str, Any] = {"type": "Actual", "mutability": entry.mutability}
+        if entry.value is not None:
+            attribute["value"] = entry.value
+        variable: dict[str, Any] = {"name": entry.name.variable}
+        if entry.name.instance:
+            variable["instance"] = entry.name.instance
+        characteristics: dict[str, Any] = {
+            "data_type": entry.data_type,
+            "supports_monitoring": False,
+        }
+        if entry.unit is not None:
+            characteristics["unit"] = entry.unit
+        data.append(
+            {
+                "component": {"name": entry.name.component},
+                "variable": variable,
+                "variable_attribute": [attribute],
+                "variable_characteristics": characteristics,
+            }
+        )
+    return data
+
+
+def profile_reports(
+    request_id: int, by_evse: Mapping[int, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """ReportChargingProfilesRequest fields, one per EVSE, ``tbc`` on all but the last."""
+    evses = sorted(by_evse)
+    return [
+        {
+            "request_id": request_id,
+            # Every profile this charger holds came from the CSMS (K09: source CSO).
+            "charging_limit_source": "CSO",
+            "evse_id": evse,
+            "charging_profile": by_evse[evse],
+            "tbc": index < len(evses) - 1,
+        }
+        for index, evse in enumerate(evses)
+    ]
