@@ -39,6 +39,7 @@ from ukscp.ocpp.queue import QUEUE_FILE, MessageQueue
 from ukscp.ocpp.service import OcppService
 from ukscp.ocpp.transport import CsmsTransport, TransportConfig, TransportError
 from ukscp.ocpp.v16 import AppChargerPort, OcppClient16, SmartCharging16
+from ukscp.ocpp.v201 import OcppClient201, SmartCharging201
 from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import (
     RandomDelayEnabledChanged,
@@ -206,7 +207,6 @@ class App:
 def _refuse_unbuilt_features(settings: Settings) -> None:
     # Saying "enabled" must never silently do nothing.
     unbuilt = {
-        "ocpp.version 2.0.1": settings.ocpp.enabled and settings.ocpp.version == "2.0.1",
         "dsr.openadr.enabled": settings.dsr.openadr.enabled,
     }
     for key, enabled in unbuilt.items():
@@ -270,12 +270,33 @@ def _ocpp_client(
     port: AppChargerPort,
     board_max_a: float,
     firmware: FirmwareInstaller | None = None,
-) -> OcppClient16:
-    """The OCPP 1.6J client, built before the charger starts so it sees the first session."""
+) -> OcppClient16 | OcppClient201:
+    """The OCPP 1.6J or 2.0.1 client (``ocpp.version``), built before the charger starts."""
     try:
         transport = CsmsTransport(TransportConfig.from_settings(settings.ocpp), clock, seclog)
     except TransportError as exc:
         raise ConfigError(f"ocpp: {exc}") from None
+    if settings.ocpp.version == "2.0.1":
+        # UpdateFirmware (2.0.1 L01) is not built for 2.0.1 yet: the CSMS gets NotImplemented.
+        return OcppClient201(
+            transport=transport,
+            port=port,
+            bus=bus,
+            clock=clock,
+            seclog=seclog,
+            queue=MessageQueue(settings.data_dir / QUEUE_FILE),
+            store=store,
+            smart_charging=SmartCharging201(
+                port=port,
+                clock=clock,
+                store=store,
+                voltage_v=settings.supply.voltage_v,
+                phases=settings.supply.phases,
+                max_current_a=min(settings.supply.max_current_a, board_max_a),
+                dsr_provider=settings.ocpp.dsr_provider,
+                csms_randomises=settings.ocpp.randomises_delay,
+            ),
+        )
     smart = SmartCharging16(
         port=port,
         clock=clock,
