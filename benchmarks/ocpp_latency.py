@@ -6,7 +6,7 @@ the ``ocpp`` library's server side, the ``CsmsServer`` of the integration tests
 (``tests/integration/test_ocpp16_support.py``), in this process. Both on loopback,
 security profile 1 (Basic auth over plain ``ws://``, allowed for the lab).
 
-The charger process is this script run as ``ocpp.py charger run ...``: it wraps five
+The charger process is this script run as ``ocpp_latency.py charger run ...``: it wraps five
 functions with a timestamp (``time.monotonic_ns``, the same clock in both processes) and
 then hands over to ukscp's own CLI; nothing else changes. The points timed:
 
@@ -37,7 +37,7 @@ Each run, on a fresh data directory:
 
 Writes ``benchmarks/results/ocpp.md``.
 
-    .venv/bin/python benchmarks/ocpp.py [--runs 5] [--profiles 300] [--backlog 2000] \
+    .venv/bin/python benchmarks/ocpp_latency.py [--runs 5] [--profiles 300] [--backlog 2000] \
         [--round-trips 1000]
 """
 
@@ -61,11 +61,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-# Run as a script, this file's directory comes first on the path, and this file is
-# called ocpp: take the directory off, or ``import ocpp`` would import this file.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+# The central system comes from the integration tests: the repository root on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SCRIPT = Path(__file__).resolve()
 RESULTS = SCRIPT.parent / "results" / "ocpp.md"
@@ -393,7 +390,7 @@ def report(args: argparse.Namespace, runs: list[Run]) -> str:
     rtt = statistics.median(r.get_configuration_per_s for r in runs)
     return f"""# OCPP 1.6J: SetChargingProfile to PWM, and messages per second
 
-Measured {datetime.now(UTC):%Y-%m-%d} by `benchmarks/ocpp.py --runs {args.runs} \
+Measured {datetime.now(UTC):%Y-%m-%d} by `benchmarks/ocpp_latency.py --runs {args.runs} \
 --profiles {args.profiles} --backlog {args.backlog} --round-trips {args.round_trips}`.
 Machine: {machine()}; `ocpp` {version("ocpp")}, `websockets` {version("websockets")}.
 Load average (1 min) when the runs ended: {load:.2f} (the cores are shared with other work).
