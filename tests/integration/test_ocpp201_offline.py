@@ -73,6 +73,11 @@ async def test_charging_goes_on_without_the_csms_and_the_events_arrive_once_in_o
         assert all(m.payload.get("offline") for m in queued if m.action == "TransactionEvent")
         offline_events = sum(1 for m in queued if m.action == "TransactionEvent")
         assert offline_events >= 10
+        # Only periodic samples may give way if the outage outgrows the queue's cap.
+        samples = [m for m in queued if m.sheddable]
+        assert samples
+        assert all(m.payload["trigger_reason"] == "MeterValuePeriodic" for m in samples)
+        assert not queued[-1].sheddable
 
         await csms.start()  # back, on the same address
         await eventually(lambda: len(charger.client.queue) == 0, clock, what="the queue")

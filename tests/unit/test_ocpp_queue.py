@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,45 @@ def test_only_the_oldest_meter_values_give_way_when_the_queue_is_full(tmp_path: 
         "StopTransaction",
     ]
     assert [m.payload.get("n") for m in pending[1:4]] == [2, 3, 4]
+    queue.close()
+
+
+def test_periodic_transaction_updates_give_way_but_other_updates_never_do(
+    tmp_path: Path,
+) -> None:
+    # OCPP 2.0.1: samples travel as TransactionEvent(Updated) with triggerReason
+    # MeterValuePeriodic; a charging-state change in the same message kind must stay.
+    queue = MessageQueue(tmp_path / "queue.sqlite3", max_meter_values=2)
+    queue.put("TransactionEvent", {"seq": 0, "type": "Started"}, tx_ref="t")
+    queue.put("TransactionEvent", {"seq": 1, "type": "Updated"}, tx_ref="t")  # a change
+    for seq in range(2, 6):
+        queue.put("TransactionEvent", {"seq": seq}, tx_ref="t", sheddable=True)
+    queue.put("MeterValues", {"seq": 6})  # aligned values share the cap
+    assert [m.payload["seq"] for m in queue.pending()] == [0, 1, 5, 6]
+    queue.close()
+
+
+def test_a_queue_from_before_sheddable_keeps_every_message_and_marks_its_samples(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "queue.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL, payload TEXT NOT NULL,
+            tx_ref TEXT, seclog_id INTEGER, attempts INTEGER NOT NULL DEFAULT 0);
+        INSERT INTO messages (action, payload) VALUES ('StartTransaction', '{"n": 0}');
+        INSERT INTO messages (action, payload) VALUES ('MeterValues', '{"n": 1}');
+        INSERT INTO messages (action, payload) VALUES ('MeterValues', '{"n": 2}');
+        """
+    )
+    old.commit()
+    old.close()
+    queue = MessageQueue(path, max_meter_values=2)
+    assert [m.payload["n"] for m in queue.pending()] == [0, 1, 2]
+    queue.put("MeterValues", {"n": 3})
+    assert [m.payload["n"] for m in queue.pending()] == [0, 2, 3]
     queue.close()
 
 

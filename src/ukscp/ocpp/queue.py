@@ -40,6 +40,7 @@ METER_VALUES = "MeterValues"
 # Offline for days at a 1 s sample interval would queue hundreds of thousands of
 # samples; past this many the oldest samples go first (never a start, stop or
 # security event, and the energy registers stay in the start/stop messages).
+# Samples are 1.6 MeterValues and 2.0.1 periodic TransactionEvent updates alike.
 DEFAULT_MAX_METER_VALUES = 20_000
 
 _SCHEMA = """
@@ -49,7 +50,8 @@ CREATE TABLE IF NOT EXISTS messages (
     payload   TEXT NOT NULL,      -- JSON: the message's fields, snake_case
     tx_ref    TEXT,               -- local transaction reference, if any
     seclog_id INTEGER,            -- the security-log record this notifies, if any
-    attempts  INTEGER NOT NULL DEFAULT 0  -- answered with a CALLERROR so far
+    attempts  INTEGER NOT NULL DEFAULT 0,  -- answered with a CALLERROR so far
+    sheddable INTEGER NOT NULL DEFAULT 0   -- a periodic sample that may give way
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_seclog ON messages (seclog_id)
     WHERE seclog_id IS NOT NULL;
@@ -64,7 +66,7 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 """
 
-_SELECT = "SELECT id, action, payload, tx_ref, seclog_id, attempts FROM messages"
+_SELECT = "SELECT id, action, payload, tx_ref, seclog_id, attempts, sheddable FROM messages"
 _SECLOG_CURSOR = "seclog_cursor"
 
 
@@ -78,6 +80,7 @@ class QueuedMessage:
     tx_ref: str | None = None
     seclog_id: int | None = None
     attempts: int = 0
+    sheddable: bool = False
 
 
 def _to_message(row: tuple[Any, ...]) -> QueuedMessage:
@@ -88,6 +91,7 @@ def _to_message(row: tuple[Any, ...]) -> QueuedMessage:
         tx_ref=None if row[3] is None else str(row[3]),
         seclog_id=None if row[4] is None else int(row[4]),
         attempts=int(row[5]),
+        sheddable=bool(row[6]),
     )
 
 
@@ -105,6 +109,7 @@ class MessageQueue:
         self._max_meter_values = max_meter_values
         self._lock = threading.Lock()
         self._db = open_database(path, _SCHEMA)
+        self._add_sheddable_column()
 
     @property
     def path(self) -> Path:
@@ -119,16 +124,23 @@ class MessageQueue:
         payload: Mapping[str, Any],
         *,
         tx_ref: str | None = None,
+        sheddable: bool | None = None,
     ) -> int:
-        """Append a message; returns its id (its place in the delivery order)."""
+        """Append a message; returns its id (its place in the delivery order).
+
+        A ``sheddable`` message is a periodic sample: past the queue's cap the
+        oldest of them give way. By default only MeterValues are.
+        """
+        if sheddable is None:
+            sheddable = action == METER_VALUES
         text = json.dumps(dict(payload), sort_keys=True)
         with self._lock, self._transaction():
             cursor = self._db.execute(
-                "INSERT INTO messages (action, payload, tx_ref) VALUES (?, ?, ?)",
-                (action, text, tx_ref),
+                "INSERT INTO messages (action, payload, tx_ref, sheddable) VALUES (?, ?, ?, ?)",
+                (action, text, tx_ref, int(sheddable)),
             )
-            if action == METER_VALUES:
-                self._trim_meter_values()
+            if sheddable:
+                self._trim_samples()
             assert cursor.lastrowid is not None
             return int(cursor.lastrowid)
 
@@ -278,18 +290,33 @@ class MessageQueue:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (_SECLOG_CURSOR,)).fetchone()
         return 0 if row is None else int(row[0])
 
-    def _trim_meter_values(self) -> None:
+    def _trim_samples(self) -> None:
         count = int(
-            self._db.execute(
-                "SELECT COUNT(*) FROM messages WHERE action = ?", (METER_VALUES,)
-            ).fetchone()[0]
+            self._db.execute("SELECT COUNT(*) FROM messages WHERE sheddable = 1").fetchone()[0]
         )
         excess = count - self._max_meter_values
         if excess > 0:
             self._db.execute(
                 "DELETE FROM messages WHERE id IN "
-                "(SELECT id FROM messages WHERE action = ? ORDER BY id LIMIT ?)",
-                (METER_VALUES, excess),
+                "(SELECT id FROM messages WHERE sheddable = 1 ORDER BY id LIMIT ?)",
+                (excess,),
+            )
+
+    def _add_sheddable_column(self) -> None:
+        # A queue written by an earlier version has no ``sheddable`` column: add it,
+        # marking its samples, so an upgrade while offline keeps every message.
+        with self._lock:
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
+            if "sheddable" not in columns:
+                with self._transaction():
+                    self._db.execute(
+                        "ALTER TABLE messages ADD COLUMN sheddable INTEGER NOT NULL DEFAULT 0"
+                    )
+                    self._db.execute(
+                        "UPDATE messages SET sheddable = 1 WHERE action = ?", (METER_VALUES,)
+                    )
+            self._db.execute(
+                "CREATE INDEX IF NOT EXISTS messages_sheddable ON messages (sheddable, id)"
             )
 
 

@@ -514,7 +514,12 @@ class OcppClient201:
             meter_value=meter_value(snapshot, measurands, context, when) if measurands else None,
             with_id_token=with_id_token,
         )
-        self._queue.put(TRANSACTION_EVENT, payload, tx_ref=transaction.transaction_id)
+        # A periodic sample may give way in a long outage (the cap of the queue); an
+        # update that says something changed never does.
+        periodic = trigger == "MeterValuePeriodic"
+        self._queue.put(
+            TRANSACTION_EVENT, payload, tx_ref=transaction.transaction_id, sheddable=periodic
+        )
         self._sender.wake()
 
     def _end_transaction(self, trigger: str, reason: str, at: datetime) -> None:
