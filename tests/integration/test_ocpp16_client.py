@@ -18,6 +18,7 @@ from tests.integration.test_ocpp16_support import (
     eventually,
     make_charger,
     running_csms,
+    settle_real,
     transport_config,
     write_key,
 )
@@ -218,3 +219,20 @@ async def test_critical_security_events_are_notified_once_and_marked_delivered(
     assert tamper[0]["tech_info"] == "enclosure opened"
     assert "LoginFailed" not in {e["type"] for e in notified}
     assert charger.seclog.records(limit=1, before_id=record.id + 1)[0].delivered
+
+
+async def test_a_critical_event_goes_to_the_csms_at_once_not_at_the_next_poll(
+    charger: Charger, csms: CsmsServer
+) -> None:
+    await eventually(lambda: charger.client.online, charger.clock, what="registration")
+    await eventually(lambda: not charger.seclog.undelivered_critical(), charger.clock)
+    charger.seclog.record("TamperDetectionActivated", "enclosure opened")
+    # No virtual time passes: only the record itself can have woken the client.
+    def types() -> list[str]:
+        return [e["type"] for e in csms.of("SecurityEventNotification")]
+
+    for _ in range(100):
+        await settle_real(charger.clock, 0.05)
+        if "TamperDetectionActivated" in types():
+            break
+    assert "TamperDetectionActivated" in types()

@@ -377,3 +377,19 @@ def test_any_single_edit_is_named_by_verify(n: int, data: st.DataObject, column:
         check = log.verify()
         log.close()
     assert (check.ok, check.first_broken_id) == (False, victim)
+
+
+def test_listeners_hear_each_committed_record_until_they_unsubscribe(log: SecurityLog):
+    heard: list[str] = []
+    unsubscribe = log.on_record(lambda record: heard.append(record.type))
+    log.record(START, "one")
+
+    def broken(record: object) -> None:
+        raise RuntimeError("a listener's fault is not the writer's")
+
+    log.on_record(broken)
+    log.record(START, "two")  # still written, still heard
+    unsubscribe()
+    log.record(START, "three")
+    assert heard == ["StartupOfTheDevice", "StartupOfTheDevice"]
+    assert [r.info for r in log.records()][:3] == ["three", "two", "one"]

@@ -25,7 +25,7 @@ from ukscp.clock import Alarm, Clock
 from ukscp.ocpp.link import CsmsLink, CsmsRefused
 from ukscp.ocpp.meter_values import ocpp_time
 from ukscp.ocpp.queue import MessageQueue, QueuedMessage
-from ukscp.security.seclog import SecurityLog
+from ukscp.security.seclog import SecurityLog, SecurityRecord
 
 _log = logging.getLogger(__name__)
 
@@ -85,6 +85,27 @@ class QueueSender:
                 continue
             self._drained.clear()
             await self._deliver(message)
+
+    async def follow_security_log(self, poll_s: float) -> None:
+        """Queue critical records as they are written, until cancelled.
+
+        Each critical record wakes this at once; the poll every ``poll_s`` catches
+        records another process wrote (a ``ukscp`` command on the same log).
+        """
+        loop = asyncio.get_running_loop()
+        alarm = Alarm(self._clock)
+
+        def written(record: SecurityRecord) -> None:
+            if record.critical:
+                loop.call_soon_threadsafe(alarm.wake)  # the writer may be another thread
+
+        unsubscribe = self._seclog.on_record(written)
+        try:
+            while True:
+                self.queue_security_events()
+                await alarm.sleep(poll_s)
+        finally:
+            unsubscribe()
 
     def queue_security_events(self) -> None:
         """Queue each critical security-log record once, as a SecurityEventNotification."""

@@ -35,7 +35,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -355,6 +355,7 @@ class SecurityLog:
         self._clock = clock
         self._lock = threading.RLock()
         self._db = open_database(path, _SCHEMA)
+        self._listeners: list[Callable[[SecurityRecord], None]] = []
 
     @property
     def path(self) -> Path:
@@ -383,7 +384,25 @@ class SecurityLog:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        for listener in list(self._listeners):
+            try:
+                listener(record)
+            except Exception:
+                _log.exception("security log listener %r failed", listener)
         return record
+
+    def on_record(self, listener: Callable[[SecurityRecord], None]) -> Callable[[], None]:
+        """Call ``listener`` with each record appended from now on, once committed.
+
+        It runs on the writer's thread. Returns a function that ends the subscription.
+        """
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
 
     def records(self, limit: int = 100, before_id: int | None = None) -> list[SecurityRecord]:
         """Up to ``limit`` records, newest first, with ids below ``before_id`` if given."""

@@ -109,7 +109,7 @@ class ClientOptions:
     response_timeout_s: float = 30.0  # real seconds for the CSMS to answer one call
     boot_retry_s: float = 60.0  # when Pending/Rejected come without an interval
     reset_flush_s: float = 10.0  # how long a reset waits for the queue to drain
-    security_event_poll_s: float = 5.0  # how often the security log is looked at
+    security_event_poll_s: float = 60.0  # a look for records written by another process
     upload_timeout_s: float = 60.0
     allow_plain_http_upload: bool | None = None  # None: where the transport allows ws://
 
@@ -416,10 +416,8 @@ class OcppClient201:
                 self._sender.wake()
 
     async def _security_event_loop(self) -> None:
-        # Other modules write the security log directly: look for new critical records.
-        while True:
-            self._sender.queue_security_events()
-            await self._clock.sleep(self._options.security_event_poll_s)
+        # Other modules write the security log directly: follow its critical records.
+        await self._sender.follow_security_log(self._options.security_event_poll_s)
 
     # ================================================================== transactions
 
