@@ -1,9 +1,10 @@
-"""Test material for signed firmware: a manufacturer PKI, signatures and ukscp wheels.
+"""Test material for signed firmware: a manufacturer PKI, signatures, ukscp wheels, a server.
 
 Everything is made in the test with ``cryptography`` and ``zipfile``: a
 manufacturer root, a firmware-signing certificate it issues (RSA or EC), an
-untrusted root with its own signer, an expired signer, and wheels with a
-METADATA file.
+untrusted root with its own signer, an expired signer, wheels with a METADATA
+file, a wheel of the whole installed package at another version, and an HTTP
+server on 127.0.0.1 that serves them.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import threading
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -159,9 +163,17 @@ def sign(signer: Issued, data: bytes) -> str:
 
 def wheel_bytes(version: str, *, name: str = "ukscp", metadata: bool = True) -> bytes:
     """A small but real wheel: a module, METADATA, WHEEL and RECORD."""
+    files = {f"{name}/__init__.py": f'__version__ = "{version}"\n'.encode()}
+    return build_wheel(files, version, name=name, metadata=metadata)
+
+
+def build_wheel(
+    files: dict[str, bytes], version: str, *, name: str = "ukscp", metadata: bool = True
+) -> bytes:
+    """A wheel of ``files`` (paths inside the wheel) with its dist-info and a true RECORD."""
     dist_info = f"{name}-{version}.dist-info"
     files = {
-        f"{name}/__init__.py": f'__version__ = "{version}"\n'.encode(),
+        **files,
         f"{dist_info}/WHEEL": (
             b"Wheel-Version: 1.0\nGenerator: ukscp-tests\n"
             b"Root-Is-Purelib: true\nTag: py3-none-any\n"
@@ -184,6 +196,28 @@ def wheel_bytes(version: str, *, name: str = "ukscp", metadata: bool = True) -> 
     return buffer.getvalue()
 
 
+def package_wheel(version: str, *, changes: dict[str, bytes] | None = None) -> bytes:
+    """A wheel of the whole installed ukscp package, its ``__version__`` set to ``version``.
+
+    ``changes`` replaces files (paths inside the package, e.g. ``"cli.py"``).
+    """
+    from ukscp.security.integrity import package_root
+
+    root = package_root()
+    files: dict[str, bytes] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            files[f"ukscp/{path.relative_to(root).as_posix()}"] = path.read_bytes()
+    init = files["ukscp/__init__.py"].decode()
+    prefix, _, rest = init.partition("__version__ = ")
+    files["ukscp/__init__.py"] = (
+        prefix + f'__version__ = "{version}"' + rest[rest.index("\n") :]
+    ).encode()
+    for relative, data in (changes or {}).items():
+        files[f"ukscp/{relative}"] = data
+    return build_wheel(files, version)
+
+
 def wheel_filename(version: str, name: str = "ukscp") -> str:
     return f"{name}-{version}-py3-none-any.whl"
 
@@ -191,3 +225,59 @@ def wheel_filename(version: str, name: str = "ukscp") -> str:
 def write_root(path: Path, *roots: Issued) -> Path:
     path.write_text("".join(root.pem for root in roots))
     return path
+
+
+# ----------------------------------------------------------------------------- file server
+
+
+class Monotonic(Protocol):
+    """A clock the hits are timed on (a VirtualClock, or the ``time`` module)."""
+
+    def monotonic(self) -> float: ...
+
+
+@dataclass
+class FirmwareServer:
+    """Serves ``files`` over plain HTTP on 127.0.0.1; the first ``failures`` GETs get a 503."""
+
+    clock: Monotonic
+    files: dict[str, bytes] = field(default_factory=dict)
+    failures: int = 0
+    hits: list[tuple[str, float, int]] = field(default_factory=list)  # path, virtual s, status
+    server: ThreadingHTTPServer | None = None
+
+    def start(self) -> None:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = owner.files.get(self.path)
+                status = 200 if body is not None else 404
+                if owner.failures > 0:
+                    owner.failures -= 1
+                    status = 503
+                owner.hits.append((self.path, owner.clock.monotonic(), status))
+                self.send_response(status)
+                payload = body if status == 200 and body is not None else b""
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, name: str) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}/fw/{name}"
+
+    def publish(self, name: str, data: bytes) -> str:
+        self.files[f"/fw/{name}"] = data
+        return self.url(name)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()

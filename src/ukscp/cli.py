@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 import ukscp
-from ukscp.app import build_app
+from ukscp.app import RESTART_EXIT_CODE, build_app
 from ukscp.clock import RealClock
 from ukscp.config import ConfigError, Settings, load_config
 from ukscp.security.credentials import SetupCodeFile
+from ukscp.security.firmware_boot import (
+    DEFAULT_READY_TIMEOUT_S,
+    READY_MARKER,
+    ChildCommand,
+    Launcher,
+)
+from ukscp.security.firmware_slots import FirmwareSlots
 from ukscp.security.integrity import (
     IntegrityError,
     check,
@@ -94,6 +103,65 @@ def run(
         typer.echo(f"ukscp: {exc}", err=True)
         raise typer.Exit(2) from None
     raise typer.Exit(code)
+
+
+@cli.command()
+def boot(
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.", min=1, max=65535)] = None,
+    sim_plug: Annotated[
+        bool, typer.Option("--sim-plug", help="Plug the simulated EV in just after start.")
+    ] = False,
+    insecure_http: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-http", help="Lab only: plain HTTP instead of HTTPS (a security event)."
+        ),
+    ] = False,
+    ready_timeout: Annotated[
+        float,
+        typer.Option(
+            "--ready-timeout",
+            min=1,
+            help="Seconds a newly installed firmware has to become ready before a fallback.",
+        ),
+    ] = DEFAULT_READY_TIMEOUT_S,
+) -> None:
+    """Run the charger from the active firmware slot, for a service manager.
+
+    Takes ``run``'s options. Checks the slot, runs ``ukscp run`` from it, starts it
+    again when it asks to restart (exit code 3), and falls back to the previous
+    firmware if the slot was changed or a new firmware fails to start.
+    """
+    settings = _settings(
+        config, data_dir, host=host, port=port, sim_plug=sim_plug, insecure_http=insecure_http
+    )
+    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
+    run_args: list[str] = []
+    for option, value in (("--config", config), ("--data-dir", data_dir), ("--host", host)):
+        if value is not None:
+            run_args += [option, str(value)]
+    if port is not None:
+        run_args += ["--port", str(port)]
+    flags = {"--sim-plug": sim_plug, "--insecure-http": insecure_http}
+    run_args += [flag for flag, on in flags.items() if on]
+    launcher = Launcher(
+        slots=FirmwareSlots(settings.data_dir),
+        seclog_path=settings.data_dir / SECLOG_FILE,
+        clock=RealClock(),
+        command=ChildCommand(
+            python=sys.executable,
+            run_args=run_args,
+            env=dict(os.environ),
+            restart_code=RESTART_EXIT_CODE,
+            ready_timeout_s=ready_timeout,
+        ),
+        installed_version=ukscp.__version__,
+        out=sys.stdout,
+    )
+    raise typer.Exit(launcher.run())
 
 
 @cli.command("setup-code")
@@ -199,7 +267,7 @@ async def _serve(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     def ready(url: str) -> None:
-        print(f"ukscp: charger ready at {url}", flush=True)
+        print(f"{READY_MARKER}{url}", flush=True)
 
     return await app.run(stop, on_ready=ready)
 

@@ -8,11 +8,9 @@ step as SignedFirmwareStatusNotification. All waits are on the virtual clock.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from ocpp.v16 import call
 
 from tests.firmware_support import (
     NOW,
+    FirmwareServer,
     Issued,
     make_root,
     make_signer,
@@ -52,60 +51,11 @@ from ukscp.security.seclog import SECLOG_FILE, SecurityLog
 from ukscp.settings_store import SettingsStore
 
 RUNNING = "0.1.0"
-SUCCESS = ["Downloading", "Downloaded", "SignatureVerified", "Installing", "Installed"]
+# Installed follows from the new firmware after the restart (tests/e2e/test_firmware_boot_e2e.py).
+SUCCESS = ["Downloading", "Downloaded", "SignatureVerified", "Installing", "InstallRebooting"]
 ROOT = make_root()
 SIGNER = make_signer(ROOT, "rsa")
 EC_SIGNER = make_signer(ROOT, "ec")
-
-
-# ----------------------------------------------------------------------------- file server
-
-
-@dataclass
-class FirmwareServer:
-    """Serves ``files`` over plain HTTP on 127.0.0.1; the first ``failures`` GETs get a 503."""
-
-    clock: VirtualClock
-    files: dict[str, bytes] = field(default_factory=dict)
-    failures: int = 0
-    hits: list[tuple[str, float, int]] = field(default_factory=list)  # path, virtual s, status
-    server: ThreadingHTTPServer | None = None
-
-    def start(self) -> None:
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = owner.files.get(self.path)
-                status = 200 if body is not None else 404
-                if owner.failures > 0:
-                    owner.failures -= 1
-                    status = 503
-                owner.hits.append((self.path, owner.clock.monotonic(), status))
-                self.send_response(status)
-                payload = body if status == 200 and body is not None else b""
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def url(self, name: str) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/fw/{name}"
-
-    def publish(self, name: str, data: bytes) -> str:
-        self.files[f"/fw/{name}"] = data
-        return self.url(name)
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -264,6 +214,12 @@ async def test_signed_firmware_is_installed_in_the_other_slot_and_the_charger_re
     assert active is not None
     assert (active.slot, active.version, active.request_id) == ("b", "0.2.0", 7)
     assert (rig.slots.slot_dir("b") / wheel_filename("0.2.0")).read_bytes() == data
+    # Unpacked before the switch, and recorded: the launcher can run and check it.
+    assert (rig.slots.site_dir("b") / "ukscp" / "__init__.py").read_text() == (
+        '__version__ = "0.2.0"\n'
+    )
+    assert active.site_sha256 is not None and not active.confirmed
+    assert rig.slots.verify(active) == []
     await eventually(lambda: rig.charger.port.resets == [False], rig.clock, what="restart")
     assert rig.logged("FirmwareUpdated")
     await eventually(
@@ -283,7 +239,7 @@ async def test_a_second_install_goes_to_the_slot_not_running(rig: Rig) -> None:
     await eventually(lambda: not rig.installer.busy, rig.clock, what="restart asked")
     assert await rig.request(url, sign(SIGNER, data), request_id=8) == "Accepted"
     await eventually(
-        lambda: rig.statuses()[-1:] == ["Installed"] and len(rig.statuses()) == 10,
+        lambda: rig.statuses()[-1:] == ["InstallRebooting"] and len(rig.statuses()) == 10,
         rig.clock,
         what="second install",
     )
@@ -423,7 +379,7 @@ async def test_retrieve_and_install_times_are_honoured_on_the_clock(rig: Rig) ->
     assert len(rig.statuses()) == 5  # not installed before installDateTime
     assert rig.slots.active() is None
     await rig.until_statuses(7)
-    assert rig.statuses()[-2:] == ["Installing", "Installed"]
+    assert rig.statuses()[-2:] == ["Installing", "InstallRebooting"]
     assert rig.clock.monotonic() - start >= 7200
 
 

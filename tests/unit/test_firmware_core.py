@@ -222,14 +222,38 @@ def _walk(*steps: Step) -> list[FirmwareStatus]:
     return sent
 
 
-def test_the_success_path_sends_the_five_statuses_in_order() -> None:
+def test_the_success_path_sends_installed_only_from_the_new_firmware() -> None:
+    # OCPP 1.6 security whitepaper ed. 2: InstallRebooting before the restart,
+    # Installed once the new firmware runs.
     assert _walk(
         Step.DOWNLOAD_START,
         Step.DOWNLOAD_OK,
         Step.SIGNATURE_OK,
         Step.INSTALL_START,
         Step.INSTALL_OK,
-    ) == ["Downloading", "Downloaded", "SignatureVerified", "Installing", "Installed"]
+        Step.BOOT_OK,
+    ) == [
+        "Downloading",
+        "Downloaded",
+        "SignatureVerified",
+        "Installing",
+        "InstallRebooting",
+        "Installed",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("step", "final"),
+    [
+        (Step.BOOT_REFUSED, "InstallVerificationFailed"),
+        (Step.BOOT_FAILED, "InstallationFailed"),
+    ],
+)
+def test_a_new_firmware_refused_at_boot_or_failing_to_start_ends_the_request(
+    step: Step, final: str
+) -> None:
+    assert next_status(FirmwareStatus.INSTALL_REBOOTING, step) == final
+    assert next_status(FirmwareStatus.INSTALL_REBOOTING, step) in FINAL
 
 
 def test_scheduled_download_and_install_add_their_statuses() -> None:
@@ -248,7 +272,7 @@ def test_scheduled_download_and_install_add_their_statuses() -> None:
         "SignatureVerified",
         "InstallScheduled",
         "Installing",
-        "Installed",
+        "InstallRebooting",
     ]
 
 

@@ -61,8 +61,10 @@ class FirmwareStatus(StrEnum):
     INVALID_SIGNATURE = "InvalidSignature"
     INSTALL_SCHEDULED = "InstallScheduled"
     INSTALLING = "Installing"
+    INSTALL_REBOOTING = "InstallRebooting"
     INSTALLED = "Installed"
     INSTALLATION_FAILED = "InstallationFailed"
+    INSTALL_VERIFICATION_FAILED = "InstallVerificationFailed"
 
 
 class UpdateAnswer(StrEnum):
@@ -345,8 +347,12 @@ class Step(StrEnum):
     REFUSED = "refused"  # not a ukscp wheel, or an older version
     INSTALL_WAIT = "install_wait"  # installDateTime is still ahead
     INSTALL_START = "install_start"
-    INSTALL_OK = "install_ok"
+    INSTALL_OK = "install_ok"  # unpacked into its slot and made active: restart into it
     INSTALL_FAILED = "install_failed"
+    # After the restart (reported by the launcher or by the new firmware itself):
+    BOOT_OK = "boot_ok"  # the new firmware started and became ready
+    BOOT_REFUSED = "boot_refused"  # its slot changed since the install: not started
+    BOOT_FAILED = "boot_failed"  # it died (or hung) before becoming ready
 
 
 S = FirmwareStatus
@@ -364,14 +370,25 @@ TRANSITIONS: Mapping[tuple[FirmwareStatus | None, Step], FirmwareStatus] = Mappi
         (S.SIGNATURE_VERIFIED, Step.REFUSED): S.INSTALLATION_FAILED,
         (S.SIGNATURE_VERIFIED, Step.INSTALL_WAIT): S.INSTALL_SCHEDULED,
         **{(at, Step.INSTALL_START): S.INSTALLING for at in _VERIFIED},
-        (S.INSTALLING, Step.INSTALL_OK): S.INSTALLED,
+        (S.INSTALLING, Step.INSTALL_OK): S.INSTALL_REBOOTING,
         (S.INSTALLING, Step.INSTALL_FAILED): S.INSTALLATION_FAILED,
+        # OCPP 1.6 security whitepaper ed. 2 / 2.0.1 L01: InstallRebooting before the
+        # restart; Installed only once the new firmware runs, from the new firmware.
+        (S.INSTALL_REBOOTING, Step.BOOT_OK): S.INSTALLED,
+        (S.INSTALL_REBOOTING, Step.BOOT_REFUSED): S.INSTALL_VERIFICATION_FAILED,
+        (S.INSTALL_REBOOTING, Step.BOOT_FAILED): S.INSTALLATION_FAILED,
     }
 )
 """(last status sent, step) -> the status to send. A pair not listed is a bug of the shell."""
 
 FINAL: frozenset[FirmwareStatus] = frozenset(
-    {S.DOWNLOAD_FAILED, S.INVALID_SIGNATURE, S.INSTALLED, S.INSTALLATION_FAILED}
+    {
+        S.DOWNLOAD_FAILED,
+        S.INVALID_SIGNATURE,
+        S.INSTALLED,
+        S.INSTALLATION_FAILED,
+        S.INSTALL_VERIFICATION_FAILED,
+    }
 )
 """After these, the request is over."""
 

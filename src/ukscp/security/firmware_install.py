@@ -9,12 +9,21 @@ running through two calls and one small interface:
   is sent: wait for ``retrieve_at``, download (``retries`` more attempts,
   ``retry_interval_s`` apart), verify the signature over the whole file, read
   the wheel's version (rollback refused), wait for ``install_at`` and for the
-  charging session to end, stage into the inactive slot, switch the pointer,
-  then ask for a restart;
+  charging session to end, stage into the inactive slot and unpack it there,
+  switch the pointer, send ``InstallRebooting``, then ask for a restart;
 * the client is the :class:`FirmwareHost`: it queues each status notification
   for its CSMS (OCPP 1.6 SignedFirmwareStatusNotification, 2.0.1
   FirmwareStatusNotification: the same words, with the request id), says
   whether a session is running, and restarts the charger.
+
+After the restart the launcher (``ukscp boot``, :mod:`.firmware_boot`) runs the
+new slot. Once it is ready, :meth:`FirmwareInstaller.confirm_boot` (called by
+the new firmware) marks the slot confirmed and sends ``Installed`` (OCPP 1.6
+Security Whitepaper ed. 2 and 2.0.1 L01: InstallRebooting before the reboot,
+Installed once the new firmware runs). What the launcher found instead (a slot
+changed since the install, a start that failed) waits in the slots' reports and
+is sent as soon as a client attaches: ``InstallVerificationFailed`` or
+``InstallationFailed``.
 
 Every wait is on the :class:`~ukscp.clock.Clock`. The download runs on a worker
 thread (urllib), capped in size, with a socket timeout, no proxy from the
@@ -239,6 +248,7 @@ class FirmwareInstaller:
         max_bytes: int = DEFAULT_MAX_BYTES,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         session_poll_s: float = SESSION_POLL_S,
+        running_package: Path | None = None,
     ) -> None:
         self._clock = clock
         self._seclog = seclog
@@ -250,6 +260,7 @@ class FirmwareInstaller:
         self._max_bytes = max_bytes
         self._timeout_s = timeout_s
         self._session_poll_s = session_poll_s
+        self._running_package = running_package  # the ``ukscp`` package directory imported
         self._host: FirmwareHost | None = None
         self._pending: tuple[FirmwareRequest, Any] | None = None  # (request, leaf certificate)
         self._task: asyncio.Task[None] | None = None
@@ -262,8 +273,58 @@ class FirmwareInstaller:
     # -- what the client calls --
 
     def attach(self, host: FirmwareHost) -> None:
-        """The OCPP client that receives the status notifications and restarts the charger."""
+        """The OCPP client that receives the status notifications and restarts the charger.
+
+        What the launcher reported about the last boot is handed to it at once.
+        """
         self._host = host
+        self._deliver_boot_reports()
+
+    def confirm_boot(self) -> None:
+        """The charger is ready: a slot's first start is confirmed, and ``Installed`` sent.
+
+        Only when this process runs the active slot's own package (its
+        directory is inside the slot) and the slot is not yet confirmed, so a
+        plain ``ukscp run`` of the factory package, or a later start, sends nothing.
+        """
+        active = self._slots.active()
+        if active is None or active.confirmed or not self._runs_slot(active.slot, active.version):
+            return
+        _log.info("ukscp %s started from slot %s: confirmed", active.version, active.slot)
+        if active.request_id is not None:
+            status = next_status(FirmwareStatus.INSTALL_REBOOTING, Step.BOOT_OK)
+            detail = f"ukscp {active.version} runs from slot {active.slot}"
+            # Through the reports file, so that a start with no OCPP client still reports it.
+            self._slots.add_report(active.request_id, status.value, detail)
+            self._set_job(active.request_id, status, detail, active.version, active.slot)
+        self._slots.confirm()
+        self._deliver_boot_reports()
+
+    def _runs_slot(self, slot: str, version: str) -> bool:
+        if self._running_package is None or version != self._running:
+            return False
+        site = self._slots.site_dir(slot).resolve()
+        return self._running_package.resolve().is_relative_to(site)
+
+    def _deliver_boot_reports(self) -> None:
+        """Queue the launcher's reports with the client, then forget them."""
+        host = self._host
+        reports = self._slots.reports()
+        if host is None or not reports:
+            return
+        for report in reports:
+            try:
+                status = FirmwareStatus(str(report["status"]))
+                request_id = int(report["request_id"])
+            except (KeyError, ValueError, TypeError):
+                _log.warning("unreadable firmware boot report dropped: %r", report)
+                continue
+            detail = str(report.get("detail", ""))
+            _log.info("firmware request %d after the restart: %s (%s)", request_id, status, detail)
+            if self._job is None or self._job.request_id == request_id:
+                self._set_job(request_id, status, detail)
+            host.firmware_status(status, request_id)
+        self._slots.clear_reports()
 
     @property
     def slots(self) -> FirmwareSlots:
@@ -389,7 +450,10 @@ class FirmwareInstaller:
         await self._wait_for_session_end(run)
         run.send(Step.INSTALL_START, f"installing {wheel.version}")
         try:
-            slot, staged = self._slots.stage(download, name)
+            # Staged and unpacked (on a worker thread: a few MiB of files, synced)
+            # before the pointer moves: a crash until then leaves the old slot active.
+            slot, staged = await asyncio.to_thread(self._slots.stage, download, name)
+            site_digest = await asyncio.to_thread(self._slots.make_runnable, slot, staged)
             self._slots.switch(
                 SlotPointer(
                     slot=slot,
@@ -398,6 +462,7 @@ class FirmwareInstaller:
                     sha256=digest.hex(),
                     request_id=request.request_id,
                     installed_at=self._clock.now().isoformat(),
+                    site_sha256=site_digest,
                 )
             )
         except (OSError, ValueError, FirmwareError) as exc:

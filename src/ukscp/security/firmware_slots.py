@@ -3,41 +3,67 @@
 Layout under ``<data_dir>/firmware/``::
 
     slot-a/ukscp-<version>-py3-none-any.whl   the wheel of slot A (if any)
-    slot-b/...                                 the wheel of slot B (if any)
+    slot-a/site/                               the wheel unpacked: what ``ukscp boot`` runs
+    slot-a/site.json                           every file of ``site/`` and its SHA-256
+    slot-b/...                                 the same for slot B
     active.json                                the pointer (absent: the factory software)
+    reports.json                               what the launcher found at boot, for the CSMS
     incoming/                                  downloads in progress
 
 The pointer, JSON::
 
     {"slot": "b", "version": "0.2.0", "wheel": "ukscp-0.2.0-py3-none-any.whl",
      "sha256": "<hex digest of the wheel>", "request_id": 7, "installed_at": "<ISO 8601>",
+     "site_sha256": "<hex digest of site.json>", "confirmed": false,
      "previous": {"slot": "a", "version": "0.1.0", ...} or null}
 
-A new firmware is staged into the slot the pointer does *not* name, synced to
-disk, and only then made active by replacing the pointer in one rename
-(write a new file, fsync it, ``os.replace``, fsync the directory). A power cut
-at any moment leaves either the old pointer or the new one, each naming a
-complete slot. The service that starts ukscp (its launcher) installs the
-pointer's wheel before starting it; the running charger never modifies its
-own installed files, which the signed release manifest keeps watching.
+A new firmware is staged into the slot the pointer does *not* name, unpacked
+there (:func:`unpack_wheel`: the standard library's ``zipfile``, every member
+checked, byte-compiled, the files and their digests recorded in ``site.json``),
+synced to disk, and only then made active by replacing the pointer in one
+rename (write a new file, fsync it, ``os.replace``, fsync the directory). A
+power cut at any moment leaves either the old pointer or the new one, each
+naming a complete slot.
+
+The launcher (``ukscp boot``, :mod:`ukscp.security.firmware_boot`) runs the
+pointer's ``site/`` after checking it against ``site.json`` (and ``site.json``
+against the pointer): a file changed, added or removed since the install is
+an unauthorised software change. ``confirmed`` turns true once the slot has
+started and become ready once; until then a failed start falls back.
 """
 
 from __future__ import annotations
 
+import base64
+import compileall
 import contextlib
+import hashlib
 import json
 import os
+import py_compile
 import shutil
-from dataclasses import dataclass
-from pathlib import Path
+import stat
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ukscp.files import write_atomically
 
 FIRMWARE_DIR = "firmware"
 POINTER_FILE = "active.json"
+REPORTS_FILE = "reports.json"
+SITE_DIR = "site"
+MANIFEST_FILE = "site.json"
 SLOTS = ("a", "b")
+PACKAGE_DIR = "ukscp"
+MAX_UNPACKED_BYTES = 256 * 1024 * 1024  # a ukscp wheel unpacks to a few MiB: no zip bomb
 _CHUNK = 1 << 16
+
+
+class UnpackError(ValueError):
+    """The wheel cannot be unpacked as a pure-Python ukscp wheel; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +77,8 @@ class SlotPointer:
     request_id: int | None
     installed_at: str
     previous: dict[str, Any] | None = None
+    site_sha256: str | None = None  # digest of the slot's site.json, recorded at install
+    confirmed: bool = False  # the slot has started and become ready at least once
 
     def as_dict(self) -> dict[str, Any]:
         """The pointer as JSON-able data."""
@@ -61,8 +89,199 @@ class SlotPointer:
             "sha256": self.sha256,
             "request_id": self.request_id,
             "installed_at": self.installed_at,
+            "site_sha256": self.site_sha256,
+            "confirmed": self.confirmed,
             "previous": self.previous,
         }
+
+    @property
+    def previous_pointer(self) -> SlotPointer | None:
+        """The pointer this one replaced, or None (the factory software, or unreadable)."""
+        return None if self.previous is None else parse_pointer(self.previous)
+
+
+def parse_pointer(raw: Mapping[str, Any]) -> SlotPointer | None:
+    """A pointer from its JSON form; None if it is not one."""
+    try:
+        previous = raw.get("previous")
+        site = raw.get("site_sha256")
+        return SlotPointer(
+            slot=str(raw["slot"]),
+            version=str(raw["version"]),
+            wheel=str(raw["wheel"]),
+            sha256=str(raw["sha256"]),
+            request_id=None if raw.get("request_id") is None else int(raw["request_id"]),
+            installed_at=str(raw["installed_at"]),
+            previous=dict(previous) if isinstance(previous, dict) else None,
+            site_sha256=None if site is None else str(site),
+            confirmed=raw.get("confirmed") is True,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _record_digest(text: str) -> str | None:
+    """The hex SHA-256 of a RECORD hash field (``sha256=<urlsafe b64>``), or None."""
+    algorithm, _, value = text.partition("=")
+    if algorithm != "sha256" or not value:
+        return None
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).hex()
+    except ValueError:  # binascii.Error included
+        return None
+
+
+def _member_path(name: str, dist_info: str) -> PurePosixPath:
+    """The relative path of a wheel member, refused if it could leave the site directory."""
+    if not name or "\\" in name or "\x00" in name:
+        raise UnpackError(f"member {name!r}: not a plain relative path")
+    path = PurePosixPath(name)
+    if path.is_absolute() or any(part in ("", ".", "..") for part in path.parts):
+        raise UnpackError(f"member {name!r} would leave the slot")
+    if path.parts[0] not in (PACKAGE_DIR, dist_info) or len(path.parts) < 2:
+        raise UnpackError(
+            f"member {name!r} is outside {PACKAGE_DIR}/ and {dist_info}/ (a pure-Python "
+            "ukscp wheel holds nothing else)"
+        )
+    return path
+
+
+def unpack_wheel(wheel: Path, site: Path) -> dict[str, str]:
+    """Unpack the pure-Python ukscp ``wheel`` into the new directory ``site``.
+
+    Every member is checked before anything is written (PEP 427): a plain
+    relative path under ``ukscp/`` or the one ``.dist-info/``, no link, no
+    ``.data`` directory, listed in RECORD with the SHA-256 the file has, and
+    not more than :data:`MAX_UNPACKED_BYTES` in all. The package is then
+    byte-compiled (PEP 552 checked-hash ``.pyc`` files, so they never need
+    rewriting) and every file is synced. Returns the manifest: each file's path
+    relative to ``site`` (POSIX) and its SHA-256, ``.pyc`` files included.
+    UnpackError says what is wrong; ``site`` is removed then.
+    """
+    try:
+        archive = zipfile.ZipFile(wheel)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UnpackError(f"{wheel.name}: not a zip archive: {exc}") from None
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        dist_infos = {
+            m.filename.split("/", 1)[0]
+            for m in members
+            if m.filename.split("/", 1)[0].endswith(".dist-info")
+        }
+        if len(dist_infos) != 1:
+            raise UnpackError(f"{wheel.name}: {len(dist_infos)} .dist-info directories, not one")
+        dist_info = dist_infos.pop()
+        record = _read_record(archive, dist_info)
+        # RECORD cannot hold its own hash, nor that of its signature (PEP 427).
+        unhashed = {f"{dist_info}/{name}" for name in ("RECORD", "RECORD.jws", "RECORD.p7s")}
+        total = 0
+        paths: dict[str, tuple[PurePosixPath, zipfile.ZipInfo]] = {}
+        for member in members:
+            path = _member_path(member.filename, dist_info)
+            if stat.S_ISLNK(member.external_attr >> 16):
+                raise UnpackError(f"member {member.filename!r} is a link")
+            if member.filename in paths:
+                raise UnpackError(f"member {member.filename!r} appears twice")
+            total += member.file_size
+            if total > MAX_UNPACKED_BYTES:
+                raise UnpackError(f"{wheel.name} unpacks to over {MAX_UNPACKED_BYTES} bytes")
+            if member.filename not in record and member.filename not in unhashed:
+                raise UnpackError(f"member {member.filename!r} is not listed in RECORD")
+            paths[member.filename] = (path, member)
+        site.mkdir(parents=True, mode=0o700)
+        try:
+            for name, (path, member) in paths.items():
+                _extract(
+                    archive, member, site.joinpath(*path.parts), record.get(name), name in unhashed
+                )
+            compileall.compile_dir(
+                site / PACKAGE_DIR,
+                quiet=2,
+                invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+            )
+        except BaseException:
+            shutil.rmtree(site, ignore_errors=True)
+            raise
+    return site_digests(site)
+
+
+def _read_record(archive: zipfile.ZipFile, dist_info: str) -> dict[str, str | None]:
+    """RECORD as {path: hex SHA-256 or None (RECORD itself)}."""
+    try:
+        text = archive.read(f"{dist_info}/RECORD").decode("utf-8")
+    except (KeyError, UnicodeDecodeError, zipfile.BadZipFile, OSError) as exc:
+        raise UnpackError(f"{dist_info}/RECORD cannot be read: {exc}") from None
+    record: dict[str, str | None] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, _, rest = line.partition(",")
+        hash_field = rest.partition(",")[0]
+        record[name] = _record_digest(hash_field) if hash_field else None
+    return record
+
+
+def _extract(
+    archive: zipfile.ZipFile,
+    member: zipfile.ZipInfo,
+    target: Path,
+    expected: str | None,
+    unhashed: bool,
+) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    digest = hashlib.sha256()
+    with archive.open(member) as source, target.open("xb") as out:
+        while chunk := source.read(_CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    target.chmod(0o600)
+    if expected is None and not unhashed:
+        raise UnpackError(f"member {member.filename!r} has no sha256 in RECORD")
+    if expected is not None and digest.hexdigest() != expected:
+        raise UnpackError(f"member {member.filename!r} does not match its RECORD hash")
+
+
+def site_digests(site: Path) -> dict[str, str]:
+    """Every entry under ``site``: its POSIX relative path and SHA-256.
+
+    Anything that is not a regular file or a directory (a link, a device) is
+    listed with the digest ``"not a regular file"``, so it never matches.
+    """
+    found: dict[str, str] = {}
+    for directory, dirnames, filenames in os.walk(site, followlinks=False):
+        base = Path(directory)
+        for name in [*filenames, *[d for d in dirnames if (base / d).is_symlink()]]:
+            path = base / name
+            relative = path.relative_to(site).as_posix()
+            mode = path.lstat().st_mode
+            found[relative] = _sha256_file(path) if stat.S_ISREG(mode) else "not a regular file"
+    return dict(sorted(found.items()))
+
+
+def manifest_bytes(files: Mapping[str, str]) -> bytes:
+    """The canonical ``site.json`` for ``files``."""
+    return (json.dumps({"files": dict(sorted(files.items()))}, indent=1) + "\n").encode()
+
+
+def compare_files(recorded: Mapping[str, str], found: Mapping[str, str]) -> list[str]:
+    """Each path that was changed, added or removed since ``recorded``, in words, sorted."""
+    problems = [
+        f"changed: {path}" for path in recorded if path in found and found[path] != recorded[path]
+    ]
+    problems += [f"added: {path}" for path in found if path not in recorded]
+    problems += [f"missing: {path}" for path in recorded if path not in found]
+    return sorted(problems, key=lambda problem: problem.split(": ", 1)[1])
 
 
 def _fsync_dir(path: Path) -> None:
@@ -71,6 +290,18 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Sync every file (the .pyc files compileall wrote) and directory under ``root``."""
+    for directory, _, filenames in os.walk(root):
+        for name in filenames:
+            fd = os.open(Path(directory) / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(directory))
 
 
 class FirmwareSlots:
@@ -97,21 +328,21 @@ class FirmwareSlots:
             raise ValueError(f"no firmware slot {slot!r}")
         return self._root / f"slot-{slot}"
 
+    def site_dir(self, slot: str) -> Path:
+        """The unpacked package of ``slot``: what goes first on the child's ``sys.path``."""
+        return self.slot_dir(slot) / SITE_DIR
+
+    def manifest_path(self, slot: str) -> Path:
+        """``site.json`` of ``slot``."""
+        return self.slot_dir(slot) / MANIFEST_FILE
+
     def active(self) -> SlotPointer | None:
         """The pointer, or None when the factory software runs (or the pointer is unreadable)."""
         try:
             raw = json.loads((self._root / POINTER_FILE).read_text(encoding="utf-8"))
-            return SlotPointer(
-                slot=str(raw["slot"]),
-                version=str(raw["version"]),
-                wheel=str(raw["wheel"]),
-                sha256=str(raw["sha256"]),
-                request_id=None if raw.get("request_id") is None else int(raw["request_id"]),
-                installed_at=str(raw["installed_at"]),
-                previous=raw.get("previous"),
-            )
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError):
             return None
+        return parse_pointer(raw) if isinstance(raw, dict) else None
 
     def inactive_slot(self) -> str:
         """The slot the pointer does not name: where the next firmware goes."""
@@ -140,6 +371,54 @@ class FirmwareSlots:
         _fsync_dir(self._root)
         return slot, target
 
+    def make_runnable(self, slot: str, wheel: Path) -> str:
+        """Unpack the staged ``wheel`` into ``slot``'s ``site/``; the digest of its manifest.
+
+        Run after :meth:`stage` and before :meth:`switch`: a crash in between
+        leaves the old pointer, so the old slot stays the one that boots.
+        """
+        site = self.site_dir(slot)
+        if site.exists():
+            shutil.rmtree(site)
+        files = unpack_wheel(wheel, site)
+        data = manifest_bytes(files)
+        write_atomically(self.manifest_path(slot), data, 0o600)
+        _fsync_tree(site)
+        _fsync_dir(self.slot_dir(slot))
+        return hashlib.sha256(data).hexdigest()
+
+    def verify(self, pointer: SlotPointer) -> list[str]:
+        """What differs in ``pointer``'s slot from what was installed; empty when intact.
+
+        The wheel must have the digest in the pointer, ``site.json`` the digest
+        in the pointer, and ``site/`` exactly the files ``site.json`` lists.
+        """
+        try:
+            slot_dir = self.slot_dir(pointer.slot)
+        except ValueError as exc:
+            return [str(exc)]
+        if pointer.site_sha256 is None:
+            return [f"slot {pointer.slot} was never unpacked (no site.json digest)"]
+        problems: list[str] = []
+        try:
+            if _sha256_file(slot_dir / pointer.wheel) != pointer.sha256:
+                problems.append(f"changed: {pointer.wheel}")
+        except OSError:
+            problems.append(f"missing: {pointer.wheel}")
+        try:
+            raw = self.manifest_path(pointer.slot).read_bytes()
+        except OSError:
+            return [*problems, f"missing: {MANIFEST_FILE}"]
+        if hashlib.sha256(raw).hexdigest() != pointer.site_sha256:
+            return [*problems, f"changed: {MANIFEST_FILE}"]
+        try:
+            recorded = json.loads(raw)["files"]
+        except (ValueError, KeyError, TypeError):
+            return [*problems, f"unreadable: {MANIFEST_FILE}"]
+        site = self.site_dir(pointer.slot)
+        found = site_digests(site) if site.is_dir() else {}
+        return [*problems, *compare_files(recorded, found)]
+
     def switch(self, pointer: SlotPointer) -> None:
         """Make ``pointer`` the active one: new file, fsync, ``os.replace``, fsync the directory."""
         self.slot_dir(pointer.slot)  # ValueError for an unknown slot
@@ -147,9 +426,54 @@ class FirmwareSlots:
         body = pointer.as_dict()
         if previous is not None:
             body["previous"] = {k: v for k, v in previous.as_dict().items() if k != "previous"}
+        self._write_pointer(body)
+
+    def confirm(self) -> SlotPointer | None:
+        """Mark the active slot as having started once (its previous stays, for a fallback)."""
+        current = self.active()
+        if current is None or current.confirmed:
+            return current
+        confirmed = replace(current, confirmed=True)
+        self._write_pointer(confirmed.as_dict())
+        return confirmed
+
+    def fall_back(self, to: SlotPointer | None) -> None:
+        """Point at ``to`` (with nothing before it), or the factory software if None."""
+        path = self._root / POINTER_FILE
+        if to is None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            _fsync_dir(self._root)
+            return
+        self._write_pointer(replace(to, previous=None).as_dict())
+
+    def _write_pointer(self, body: dict[str, Any]) -> None:
         data = (json.dumps(body, indent=1, sort_keys=True) + "\n").encode("utf-8")
         write_atomically(self._root / POINTER_FILE, data, 0o600)
         _fsync_dir(self._root)
+
+    # -- what the launcher found, for the OCPP client of the next start --
+
+    def add_report(self, request_id: int, status: str, detail: str) -> None:
+        """Keep a firmware status for the CSMS (written by the launcher, read by the charger)."""
+        reports = self.reports()
+        reports.append({"request_id": request_id, "status": status, "detail": detail})
+        data = (json.dumps(reports, indent=1) + "\n").encode("utf-8")
+        write_atomically(self._root / REPORTS_FILE, data, 0o600)
+        _fsync_dir(self._root)
+
+    def reports(self) -> list[dict[str, Any]]:
+        """The reports not yet handed to an OCPP client, oldest first."""
+        try:
+            raw = json.loads((self._root / REPORTS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        return [r for r in raw if isinstance(r, dict)] if isinstance(raw, list) else []
+
+    def clear_reports(self) -> None:
+        """Forget the reports (once they are in the OCPP client's persistent queue)."""
+        with contextlib.suppress(FileNotFoundError):
+            (self._root / REPORTS_FILE).unlink()
 
     def clear_incoming(self) -> None:
         """Remove leftover downloads (from an interrupted request)."""

@@ -222,6 +222,12 @@ class FirmwareSlotView(Body):
     sha256: str
     request_id: int | None = Field(description="The CSMS's firmware request that installed it.")
     installed_at: str
+    site_sha256: str | None = Field(
+        default=None, description="Digest of the unpacked files' record, checked at each boot."
+    )
+    confirmed: bool = Field(
+        default=False, description="It has started and become ready once (no fallback now)."
+    )
     previous: dict[str, object] | None = Field(description="The slot it replaced, if any.")
 
 

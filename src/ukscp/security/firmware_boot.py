@@ -1,0 +1,357 @@
+"""Booting the active firmware slot: the launcher behind ``ukscp boot``.
+
+A charger's service manager starts ``ukscp boot`` (a systemd unit, see
+``docs/ukscp.service``). The launcher stays the installed (factory) package:
+like a boot loader it is never replaced by an update. On every start it
+
+1. reads the slot pointer (:mod:`.firmware_slots`) and checks the active slot
+   against what was recorded at its install: the wheel's digest, ``site.json``'s
+   digest, and every file of ``site/`` (Schedule 1: detect an unauthorised
+   software change). A slot that differs is not started;
+2. runs ``python -P -B -m ukscp.cli run ...`` as a child process with the slot's
+   ``site/`` first on ``PYTHONPATH`` (``-P``: not the working directory before
+   it; ``-B``: no ``.pyc`` written into the checked slot), or with no slot, the
+   installed package as it is; SIGTERM and SIGINT are passed on to the child;
+3. starts it again when it exits with the restart code (a CSMS Reset, or a
+   firmware install asking to restart into the new slot), reading the pointer
+   afresh; any other exit code is the launcher's own.
+
+A slot that has never become ready before (``confirmed`` false: the first
+start after its install) is on trial: if the child exits, or is still not
+ready after ``ready_timeout_s``, before it has printed the ready line (``ukscp
+run`` prints ``ukscp: charger ready at <url>`` once its page serves), the
+launcher falls back. Falling back means: the pointer is switched back to the
+previous slot (or removed, for the installed package) atomically, a critical
+security-log record is written (``IntegrityCheckFailed`` for a changed slot,
+``UpdateRejected`` for a start that failed), and, when the slot came from a
+CSMS request still waiting for its outcome, a firmware status is left in the
+slots' reports for the next charger's OCPP client: ``InstallVerificationFailed``
+or ``InstallationFailed`` (OCPP 1.6 Security Whitepaper ed. 2). A slot
+that started once is confirmed by the charger itself
+(:meth:`~.firmware_install.FirmwareInstaller.confirm_boot`, which sends
+``Installed``); a later failed start of a confirmed slot is the service
+manager's to retry, not a reason to go back to older software.
+
+:func:`plan_boot` and :func:`judge_exit` are the pure decisions;
+:class:`Launcher` is the thin shell around processes, files and signals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from ukscp.clock import Clock
+from ukscp.security.firmware import FirmwareStatus, Step, next_status
+from ukscp.security.firmware_slots import FirmwareSlots, SlotPointer
+from ukscp.security.seclog import SecurityEventType, SecurityLog
+
+_log = logging.getLogger(__name__)
+
+READY_MARKER = "ukscp: charger ready at "
+"""The start of the line ``ukscp run`` prints once its page serves (DESIGN section 7)."""
+DEFAULT_READY_TIMEOUT_S = 120.0  # a first start makes a TLS key: slow boards need time
+DEFAULT_STOP_TIMEOUT_S = 30.0  # after SIGTERM, before SIGKILL
+_POLL_S = 0.1
+
+
+# ----------------------------------------------------------------------------- decisions
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """One slot given up, why, and what the pointer goes back to."""
+
+    failed: SlotPointer
+    step: Step  # Step.BOOT_REFUSED (changed since install) or Step.BOOT_FAILED (start)
+    reason: str
+    to: SlotPointer | None  # None: the installed package
+
+    @property
+    def report(self) -> tuple[int, FirmwareStatus] | None:
+        """The status the CSMS is owed for the request that installed the slot, if any.
+
+        Only while that request is still open: the slot never became ready.
+        """
+        if self.failed.confirmed or self.failed.request_id is None:
+            return None
+        return self.failed.request_id, next_status(FirmwareStatus.INSTALL_REBOOTING, self.step)
+
+
+@dataclass(frozen=True, slots=True)
+class BootPlan:
+    """What to start, and the fallbacks to record first (in order)."""
+
+    run: SlotPointer | None  # None: the installed package
+    trial: bool  # a failed start of ``run`` falls back
+    fallbacks: tuple[Fallback, ...] = ()
+
+
+def _describe(pointer: SlotPointer | None) -> str:
+    if pointer is None:
+        return "the installed package"
+    return f"slot {pointer.slot} (ukscp {pointer.version})"
+
+
+def plan_boot(active: SlotPointer | None, problems: Mapping[str, Sequence[str]]) -> BootPlan:
+    """Which slot to start, given the pointer and each slot's differences from its install.
+
+    ``problems`` maps a slot name to what :meth:`FirmwareSlots.verify` found
+    (empty: intact; a slot missing from it counts as intact). A changed active
+    slot falls back to its previous one, checked the same way, then to the
+    installed package, which has no slot to check (the signed release
+    manifest watches it while it runs).
+    """
+    fallbacks: list[Fallback] = []
+    candidate = active
+    while candidate is not None:
+        found = tuple(problems.get(candidate.slot, ()))
+        if not found:
+            return BootPlan(candidate, not candidate.confirmed, tuple(fallbacks))
+        previous = candidate.previous_pointer if candidate is active else None
+        if previous is not None and previous.slot == candidate.slot:
+            previous = None  # a pointer cannot fall back into the slot it leaves
+        reason = f"{_describe(candidate)} changed since its install: " + "; ".join(found)
+        fallbacks.append(Fallback(candidate, Step.BOOT_REFUSED, reason, previous))
+        candidate = previous
+    return BootPlan(None, False, tuple(fallbacks))
+
+
+def start_failure(run: SlotPointer, code: int | None, timeout_s: float) -> Fallback:
+    """The fallback after ``run`` failed its trial start (``code`` None: it hung)."""
+    previous = run.previous_pointer
+    if previous is not None and previous.slot == run.slot:
+        previous = None
+    what = (
+        f"was not ready after {timeout_s:g} s"
+        if code is None
+        else f"exited with code {code} before it was ready"
+    )
+    reason = f"{_describe(run)} {what}; starting {_describe(previous)} instead"
+    return Fallback(run, Step.BOOT_FAILED, reason, previous)
+
+
+class Next(StrEnum):
+    """What the launcher does when its child has ended."""
+
+    RESTART = "restart"  # start again, reading the pointer afresh
+    FALL_BACK = "fall_back"  # the trial failed: go back, then start again
+    EXIT = "exit"  # end with the child's code
+
+
+def judge_exit(
+    code: int | None,
+    *,
+    ready: bool,
+    trial: bool,
+    stopping: bool,
+    restart_code: int,
+) -> Next:
+    """What follows the end of a child (``code`` None: killed for not becoming ready).
+
+    A stop asked of the launcher always ends it. A trial child that ends
+    before it was ready, other than by a clean exit 0, failed its start. The
+    restart code starts the charger again; any other code is returned.
+    """
+    if stopping:
+        return Next.EXIT
+    if trial and not ready and code != 0:
+        return Next.FALL_BACK
+    if code == restart_code:
+        return Next.RESTART
+    return Next.EXIT
+
+
+def exit_status(code: int | None) -> int:
+    """The launcher's own exit code for a child's ``returncode`` (128 + n for signal n)."""
+    if code is None:
+        return 1
+    return 128 - code if code < 0 else code
+
+
+# ----------------------------------------------------------------------------- the shell
+
+
+@dataclass(frozen=True, slots=True)
+class ChildCommand:
+    """How to start the charger: the interpreter, ``run``'s options and the environment."""
+
+    python: str
+    run_args: Sequence[str]
+    env: Mapping[str, str]
+    restart_code: int
+    ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S
+    stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S
+
+    def argv(self, slotted: bool) -> list[str]:
+        """``python -P [-B] -m ukscp.cli run ...``."""
+        flags = ["-P", "-B"] if slotted else ["-P"]
+        return [self.python, *flags, "-m", "ukscp.cli", "run", *self.run_args]
+
+    def environment(self, site: Path | None) -> dict[str, str]:
+        """The environment, with ``site`` first on ``PYTHONPATH``."""
+        env = dict(self.env)
+        if site is not None:
+            rest = env.get("PYTHONPATH")
+            env["PYTHONPATH"] = str(site) if not rest else f"{site}{os.pathsep}{rest}"
+        return env
+
+
+class Launcher:
+    """Runs the charger from the active slot until it stops; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        slots: FirmwareSlots,
+        seclog_path: Path,
+        clock: Clock,
+        command: ChildCommand,
+        installed_version: str,
+        out: TextIO,
+    ) -> None:
+        self._slots = slots
+        self._seclog_path = seclog_path
+        self._clock = clock
+        self._command = command
+        self._installed_version = installed_version
+        self._out = out
+        self._child: subprocess.Popen[str] | None = None
+        self._stopping = False
+
+    def run(self) -> int:
+        """Start, watch and restart the charger; the exit code (main thread only: signals)."""
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        try:
+            return self._loop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._stopping = True
+        child = self._child
+        if child is not None and child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signum)
+
+    def _loop(self) -> int:
+        while True:
+            if self._stopping:
+                return 0
+            plan = self._plan()
+            code, ready = self._start(plan.run, plan.trial)
+            verdict = judge_exit(
+                code,
+                ready=ready,
+                trial=plan.trial,
+                stopping=self._stopping,
+                restart_code=self._command.restart_code,
+            )
+            if verdict is Next.EXIT:
+                return exit_status(code)
+            if verdict is Next.FALL_BACK:
+                assert plan.run is not None  # only a slot is ever on trial
+                self._apply(start_failure(plan.run, code, self._command.ready_timeout_s))
+            else:
+                _log.info("the charger asked for a restart: starting it again")
+
+    def _plan(self) -> BootPlan:
+        active = self._slots.active()
+        problems: dict[str, list[str]] = {}
+        if active is not None:
+            problems[active.slot] = self._slots.verify(active)
+            previous = active.previous_pointer
+            if problems[active.slot] and previous is not None and previous.slot != active.slot:
+                problems[previous.slot] = self._slots.verify(previous)
+        plan = plan_boot(active, problems)
+        for fallback in plan.fallbacks:
+            self._apply(fallback)
+        return plan
+
+    def _apply(self, fallback: Fallback) -> None:
+        """Switch the pointer back first, then tell the CSMS-to-be and the security log."""
+        _log.error("firmware fallback: %s", fallback.reason)
+        self._slots.fall_back(fallback.to)
+        report = fallback.report
+        if report is not None:
+            request_id, status = report
+            self._slots.add_report(request_id, status.value, fallback.reason)
+        kind = (
+            SecurityEventType.INTEGRITY_CHECK_FAILED
+            if fallback.step is Step.BOOT_REFUSED
+            else SecurityEventType.UPDATE_REJECTED
+        )
+        target = _describe(fallback.to)
+        if fallback.to is None:
+            target += f" (ukscp {self._installed_version})"
+        seclog = SecurityLog(self._seclog_path, self._clock)
+        try:
+            seclog.record(kind, f"{fallback.reason}; booting {target}", critical=True)
+        finally:
+            seclog.close()
+
+    def _start(self, run: SlotPointer | None, trial: bool) -> tuple[int | None, bool]:
+        """Run one child to its end: (its return code or None if killed for a hang, ready)."""
+        site = None if run is None else self._slots.site_dir(run.slot)
+        _log.info("starting %s%s", _describe(run), " (first start: on trial)" if trial else "")
+        ready = threading.Event()
+        child = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+            self._command.argv(site is not None),
+            stdout=subprocess.PIPE,
+            text=True,
+            env=self._command.environment(site),
+        )
+        self._child = child
+        if self._stopping:  # a signal between the loop's check and the child's start
+            child.send_signal(signal.SIGTERM)
+        reader = threading.Thread(target=self._relay, args=(child, ready), daemon=True)
+        reader.start()
+        started = time.monotonic()
+        timed_out = False
+        try:
+            while True:
+                try:
+                    code: int | None = child.wait(timeout=_POLL_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                late = time.monotonic() - started > self._command.ready_timeout_s
+                if trial and late and not ready.is_set() and not self._stopping:
+                    _log.error("%s is not ready: stopping it", _describe(run))
+                    timed_out = True
+                    self._terminate(child)
+        finally:
+            self._child = None
+        reader.join(timeout=5)
+        return (None if timed_out else code), ready.is_set()
+
+    def _terminate(self, child: subprocess.Popen[str]) -> None:
+        child.terminate()
+        try:
+            child.wait(timeout=self._command.stop_timeout_s)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+    def _relay(self, child: subprocess.Popen[str], ready: threading.Event) -> None:
+        """Copy the child's output to ours, line by line, and spot the ready line."""
+        assert child.stdout is not None
+        for line in child.stdout:
+            if line.startswith(READY_MARKER):
+                ready.set()
+            with contextlib.suppress(OSError, ValueError):
+                self._out.write(line)
+                self._out.flush()
