@@ -104,6 +104,11 @@ class CentralSystemCp201(RecordingCsms, OcppChargePoint201):
         self._record("ReportChargingProfiles", payload)
         return call_result.ReportChargingProfiles()
 
+    @on("FirmwareStatusNotification")
+    def on_firmware_status(self, **payload: Any) -> Any:
+        self._record("FirmwareStatusNotification", payload)
+        return call_result.FirmwareStatusNotification()
+
 
 def csms201(**options: Any) -> CsmsServer:
     """A (not yet started) 2.0.1 central system."""

@@ -40,6 +40,7 @@ from ukscp.events import (
     SessionEnded,
     SessionStarted,
 )
+from ukscp.ocpp.firmware import STATUS_16, FirmwareUpdates
 from ukscp.ocpp.link import CsmsLink, CsmsRefused
 from ukscp.ocpp.log_upload import LogUploads
 from ukscp.ocpp.meter_values import SAMPLE_CLOCK, SAMPLE_PERIODIC, next_aligned, ocpp_time
@@ -51,7 +52,6 @@ from ukscp.ocpp.v16 import configuration as cfg
 from ukscp.ocpp.v16._lib import request
 from ukscp.ocpp.v16.charge_point import ChargePoint16
 from ukscp.ocpp.v16.configuration import Configuration, ExternalKey
-from ukscp.ocpp.v16.firmware import SignedFirmware16
 from ukscp.ocpp.v16.meter_values import meter_value
 from ukscp.ocpp.v16.sender import QueueSender16, id_tag_status
 from ukscp.ocpp.v16.smart import SmartChargingHandler
@@ -156,8 +156,9 @@ class OcppClient16:
         self._firmware = (
             None
             if firmware is None
-            else SignedFirmware16(
+            else FirmwareUpdates(
                 firmware,
+                status_action=STATUS_16,
                 queue=queue,
                 wake_sender=self._sender.wake,
                 session_active=self._charging_session_active,

@@ -114,6 +114,14 @@ class CsmsRequests(Protocol):
         """Send the ReportChargingProfiles of an accepted GetChargingProfiles."""
         ...
 
+    def update_firmware(self, request: dict[str, Any]) -> str:
+        """UpdateFirmware (the request as on the wire, camelCase): status."""
+        ...
+
+    def after_update_firmware(self, request_id: int) -> None:
+        """Start the download and install of an accepted UpdateFirmware."""
+        ...
+
 
 class ChargePoint201(ChargePointBase):  # type: ignore[misc]  # the library is untyped
     """One connection's message router, answering the CSMS on the client's behalf."""
@@ -245,3 +253,13 @@ class ChargePoint201(ChargePointBase):  # type: ignore[misc]  # the library is u
     @after("GetChargingProfiles")
     def after_get_charging_profiles(self, request_id: int, **_: Any) -> None:
         self._requests.after_get_charging_profiles(request_id)
+
+    # -- Firmware (L01) --------------------------------------------------------------------
+
+    @on("UpdateFirmware")
+    def on_update_firmware(self, **_: Any) -> Any:
+        return result("UpdateFirmware", status=self._requests.update_firmware(self._raw))
+
+    @after("UpdateFirmware")
+    def after_update_firmware(self, request_id: int, **_: Any) -> None:
+        self._requests.after_update_firmware(request_id)

@@ -44,6 +44,7 @@ from ukscp.events import (
     SessionEnded,
     SessionStarted,
 )
+from ukscp.ocpp.firmware import STATUS_201, FirmwareUpdates
 from ukscp.ocpp.link import CsmsLink, CsmsRefused
 from ukscp.ocpp.log_upload import LogUploads
 from ukscp.ocpp.meter_values import (
@@ -78,6 +79,7 @@ from ukscp.ocpp.v201.transactions import (
     id_token,
     transaction_event,
 )
+from ukscp.security.firmware_install import FirmwareInstaller
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 _log = logging.getLogger(__name__)
@@ -134,6 +136,7 @@ class OcppClient201:
         store: KeyValueStore,
         options: ClientOptions | None = None,
         smart_charging: SmartCharging201 | None = None,
+        firmware: FirmwareInstaller | None = None,
     ) -> None:
         if transport.config.version != "2.0.1":
             raise ValueError(f"OcppClient201 speaks OCPP 2.0.1, not {transport.config.version}")
@@ -169,6 +172,18 @@ class OcppClient201:
             timeout_s=self._options.upload_timeout_s,
         )
         self._transactions = TransactionState(store)
+        self._firmware = (
+            None
+            if firmware is None
+            else FirmwareUpdates(
+                firmware,
+                status_action=STATUS_201,
+                queue=queue,
+                wake_sender=self._sender.wake,
+                session_active=self._charging_session_active,
+                restart=self._restart_for_firmware,
+            )
+        )
         self._stopping = asyncio.Event()
         self._status_dirty = asyncio.Event()
         self._heartbeat_alarm = Alarm(clock)
@@ -636,10 +651,38 @@ class OcppClient201:
             SecurityEventType.RESET_OR_REBOOT, f"{kind} reset requested by the CSMS"
         )
         self._end_transaction("ResetCommand", "ImmediateReset", self._clock.now())
+        await self._restart(hard=kind == "Immediate")
+
+    async def _restart(self, *, hard: bool) -> None:
+        """Deliver the queue (for at most ``reset_flush_s``), then restart the charger."""
         self._sender.queue_security_events()
         if not await self.wait_until_drained(self._options.reset_flush_s):
-            _log.warning("resetting with %d messages still queued", len(self._queue))
-        self._port.reset(kind == "Immediate")
+            _log.warning("restarting with %d messages still queued", len(self._queue))
+        self._port.reset(hard)
+
+    # -- Firmware (L01) --------------------------------------------------------------------
+
+    def update_firmware(self, request: dict[str, Any]) -> str:
+        """L01 UpdateFirmware: Rejected unless a firmware installer was given."""
+        if self._firmware is None:
+            return "Rejected"
+        return self._firmware.request(request)
+
+    def after_update_firmware(self, request_id: int) -> None:
+        """Start the accepted firmware request (download, verify, wait, install)."""
+        task = None if self._firmware is None else self._firmware.start(request_id)
+        if task is not None:
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def _charging_session_active(self) -> bool:
+        return self._transactions.current is not None or self._port.snapshot().ev_connected
+
+    async def _restart_for_firmware(self) -> None:
+        self._seclog.record(
+            SecurityEventType.RESET_OR_REBOOT, "restart into the newly installed firmware"
+        )
+        await self._restart(hard=False)
 
     def get_variables(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """B06: each variable's value, or why not."""

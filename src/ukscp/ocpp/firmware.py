@@ -1,13 +1,17 @@
-"""SignedUpdateFirmware (OCPP 1.6 Security Whitepaper, edition 2) over the firmware installer.
+"""Signed firmware from the CSMS, over the firmware installer, for either OCPP version.
 
-Only the 1.6 wire lives here: the request's camelCase payload becomes a
-version-neutral :class:`~ukscp.security.firmware.FirmwareRequest`, the
-installer's answer becomes the ``status`` of SignedUpdateFirmware.conf, and
-each status the installer reports becomes a SignedFirmwareStatusNotification
-(with the requestId) written to the persistent queue first, so that none is
-lost while the CSMS is unreachable and they arrive in order after a reconnect.
-Everything else (certificate, download, signature, slots) is
-:class:`~ukscp.security.firmware_install.FirmwareInstaller`'s.
+OCPP 1.6 SignedUpdateFirmware (Security Whitepaper, edition 2) and OCPP 2.0.1
+UpdateFirmware (L01) carry the same request (requestId, retries, retryInterval,
+firmware: location, retrieveDateTime, installDateTime, signingCertificate,
+signature), the same answers and the same status words; only the name of the
+status message differs (SignedFirmwareStatusNotification, FirmwareStatusNotification).
+So only the wire lives here: the request's camelCase payload becomes a
+version-neutral :class:`~ukscp.security.firmware.FirmwareRequest`, the installer's
+answer becomes the ``status`` of the response, and each status the installer
+reports becomes a status notification (with the requestId) written to the
+persistent queue first, so that none is lost while the CSMS is unreachable and
+they arrive in order after a reconnect. Everything else (certificate, download,
+signature, slots) is :class:`~ukscp.security.firmware_install.FirmwareInstaller`'s.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from ukscp.security.firmware_install import FirmwareInstaller
 
 _log = logging.getLogger(__name__)
 
-STATUS_ACTION = "SignedFirmwareStatusNotification"
+STATUS_16 = "SignedFirmwareStatusNotification"
+STATUS_201 = "FirmwareStatusNotification"
 
 
 def _when(text: object, field: str) -> datetime:
@@ -39,7 +44,7 @@ def _when(text: object, field: str) -> datetime:
 
 
 def firmware_request(payload: dict[str, Any]) -> FirmwareRequest:
-    """The request in a SignedUpdateFirmware.req payload (camelCase); ValueError if unusable."""
+    """The request in a (Signed)UpdateFirmware payload (camelCase); ValueError if unusable."""
     firmware = payload.get("firmware")
     if not isinstance(firmware, dict):
         raise ValueError("firmware is missing")
@@ -57,19 +62,21 @@ def firmware_request(payload: dict[str, Any]) -> FirmwareRequest:
     )
 
 
-class SignedFirmware16:
-    """The 1.6 client's side of the installer: implements its ``FirmwareHost``."""
+class FirmwareUpdates:
+    """An OCPP client's side of the installer: implements its ``FirmwareHost``."""
 
     def __init__(
         self,
         installer: FirmwareInstaller,
         *,
+        status_action: str,
         queue: MessageQueue,
         wake_sender: Callable[[], None],
         session_active: Callable[[], bool],
         restart: Callable[[], Awaitable[None]],
     ) -> None:
         self._installer = installer
+        self._status_action = status_action
         self._queue = queue
         self._wake_sender = wake_sender
         self._session_active = session_active
@@ -77,11 +84,11 @@ class SignedFirmware16:
         installer.attach(self)
 
     def request(self, payload: dict[str, Any]) -> str:
-        """The status of SignedUpdateFirmware.conf for ``payload`` (the wire's camelCase)."""
+        """The status of the response to ``payload`` (the wire's camelCase)."""
         try:
             parsed = firmware_request(payload)
         except (KeyError, TypeError, ValueError) as exc:
-            _log.warning("SignedUpdateFirmware refused: %s", exc)
+            _log.warning("firmware update refused: %s", exc)
             return UpdateAnswer.REJECTED.value
         return self._installer.accept(parsed).answer.value
 
@@ -92,8 +99,8 @@ class SignedFirmware16:
     # -- FirmwareHost --
 
     def firmware_status(self, status: FirmwareStatus, request_id: int) -> None:
-        """Queue SignedFirmwareStatusNotification; the sender delivers it in order."""
-        self._queue.put(STATUS_ACTION, {"status": status.value, "request_id": request_id})
+        """Queue the status notification; the sender delivers it in order."""
+        self._queue.put(self._status_action, {"status": status.value, "request_id": request_id})
         self._wake_sender()
 
     def charging_session_active(self) -> bool:
