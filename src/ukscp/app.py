@@ -12,6 +12,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -102,6 +103,7 @@ class App:
     accounts: OwnerAccounts
     setup_codes: SetupCodeFile
     sim: SimulatedEv | None
+    firmware: FirmwareInstaller | None = None
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[str], None]) -> int:
         """Serve until ``stop`` is set, then shut down cleanly; returns the exit code."""
@@ -130,6 +132,8 @@ class App:
         loops.append(asyncio.create_task(self.ocpp.run(), name="ocpp"))
         server.start()
         on_ready(server.url)
+        if self.firmware is not None:
+            self.firmware.confirm_boot()  # a new firmware's first start: now it has run
         waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self.reset_requested.wait())]
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for wait in waits:
@@ -276,28 +280,7 @@ def _ocpp_client(
         transport = CsmsTransport(TransportConfig.from_settings(settings.ocpp), clock, seclog)
     except TransportError as exc:
         raise ConfigError(f"ocpp: {exc}") from None
-    if settings.ocpp.version == "2.0.1":
-        # UpdateFirmware (2.0.1 L01) is not built for 2.0.1 yet: the CSMS gets NotImplemented.
-        return OcppClient201(
-            transport=transport,
-            port=port,
-            bus=bus,
-            clock=clock,
-            seclog=seclog,
-            queue=MessageQueue(settings.data_dir / QUEUE_FILE),
-            store=store,
-            smart_charging=SmartCharging201(
-                port=port,
-                clock=clock,
-                store=store,
-                voltage_v=settings.supply.voltage_v,
-                phases=settings.supply.phases,
-                max_current_a=min(settings.supply.max_current_a, board_max_a),
-                dsr_provider=settings.ocpp.dsr_provider,
-                csms_randomises=settings.ocpp.randomises_delay,
-            ),
-        )
-    smart = SmartCharging16(
+    smart_charging = (SmartCharging201 if settings.ocpp.version == "2.0.1" else SmartCharging16)(
         port=port,
         clock=clock,
         store=store,
@@ -307,15 +290,28 @@ def _ocpp_client(
         dsr_provider=settings.ocpp.dsr_provider,
         csms_randomises=settings.ocpp.randomises_delay,
     )
+    queue = MessageQueue(settings.data_dir / QUEUE_FILE)
+    if isinstance(smart_charging, SmartCharging201):
+        return OcppClient201(
+            transport=transport,
+            port=port,
+            bus=bus,
+            clock=clock,
+            seclog=seclog,
+            queue=queue,
+            store=store,
+            smart_charging=smart_charging,
+            firmware=firmware,
+        )
     return OcppClient16(
         transport=transport,
         port=port,
         bus=bus,
         clock=clock,
         seclog=seclog,
-        queue=MessageQueue(settings.data_dir / QUEUE_FILE),
+        queue=queue,
         store=store,
-        smart_charging=smart,
+        smart_charging=smart_charging,
         firmware=firmware,
     )
 
@@ -420,6 +416,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         bus=bus,
         allow_plain_http=settings.ocpp.allow_insecure_transport,
         ca_file=settings.ocpp.ca_file,
+        running_package=Path(ukscp.__file__).parent,
     )
     reset_requested = asyncio.Event()
     port = AppChargerPort(
@@ -488,4 +485,5 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         accounts=accounts,
         setup_codes=setup_codes,
         sim=sim,
+        firmware=firmware,
     )
