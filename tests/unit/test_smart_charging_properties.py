@@ -401,7 +401,8 @@ def test_limit_now_equals_the_rules_at_that_instant(case: Case) -> None:
         assert close(limit.amps, expected.limit)
         assert limit.reason.split("#")[1].startswith(f"{expected.binding} ")
         binding = next(p for p in case.profiles if p.id == expected.binding)
-        assert limit.randomised == bool(binding.randomized_delay_s)
+        assert limit.random_delay_max_s == (binding.randomized_delay_s or None)
+        assert not limit.randomised  # only a CSMS configured as randomising is that
         assert limit.phases == (
             None if expected.phases is None else (3 if expected.phases == 3 else 1)
         )
