@@ -71,8 +71,9 @@ def start_charger(
     any_time: bool = True,
     command: list[str] | None = None,
     env: dict[str, str] | None = None,
+    subcommand: str = "run",
 ) -> RunningCharger:
-    """Start ``ukscp run``, set it up or log in as the owner, over HTTPS.
+    """Start ``ukscp run`` (or ``subcommand``), set it up or log in as the owner, over HTTPS.
 
     With ``any_time`` the owner's first-use choice is "remove": the charger ships
     with off-peak default hours (regulation 10), and tests that run at any hour of
@@ -80,7 +81,7 @@ def start_charger(
     """
     port = free_port()
     process = subprocess.Popen(
-        [*(command or [str(UKSCP)]), "run", "--data-dir", str(data_dir), "--host", "127.0.0.1",
+        [*(command or [str(UKSCP)]), subcommand, "--data-dir", str(data_dir), "--host", "127.0.0.1",
          "--port", str(port), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
