@@ -25,6 +25,7 @@ from typing import Any
 from ukscp.ocpp.queue import MessageQueue
 from ukscp.security.firmware import FirmwareRequest, FirmwareStatus, UpdateAnswer
 from ukscp.security.firmware_install import FirmwareInstaller
+from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 _log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class FirmwareUpdates:
         wake_sender: Callable[[], None],
         session_active: Callable[[], bool],
         restart: Callable[[], Awaitable[None]],
+        seclog: SecurityLog,
     ) -> None:
         self._installer = installer
         self._status_action = status_action
@@ -81,6 +83,7 @@ class FirmwareUpdates:
         self._wake_sender = wake_sender
         self._session_active = session_active
         self._restart = restart
+        self._seclog = seclog
         installer.attach(self)
 
     def request(self, payload: dict[str, Any]) -> str:
@@ -109,4 +112,7 @@ class FirmwareUpdates:
 
     def restart_for_firmware(self) -> Awaitable[None]:
         """Deliver the queue (briefly), then restart as a CSMS Reset does."""
+        self._seclog.record(
+            SecurityEventType.RESET_OR_REBOOT, "restart into the newly installed firmware"
+        )
         return self._restart()

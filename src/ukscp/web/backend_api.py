@@ -5,6 +5,8 @@ at another one (checked first: a choice that cannot work is refused in words and
 changes nothing), ``DELETE`` goes back to the config file's back end.
 """
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Depends
 
 from ukscp.ocpp.backend import BackendChoice, BackendError
@@ -29,17 +31,7 @@ class BackendView(Body):
 
 
 def _view(status: BackendStatus) -> BackendView:
-    return BackendView(
-        enabled=status.enabled,
-        version=status.version,
-        url=status.url,
-        identity=status.identity,
-        security_profile=status.security_profile,
-        ca_file=status.ca_file,
-        authorization_key_set=status.authorization_key_set,
-        chosen_by=status.chosen_by,
-        online=status.online,
-    )
+    return BackendView.model_validate(asdict(status))
 
 
 def backend_router(service: OcppService, auth: Auth) -> APIRouter:

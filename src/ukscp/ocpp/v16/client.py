@@ -162,7 +162,8 @@ class OcppClient16:
                 queue=queue,
                 wake_sender=self._sender.wake,
                 session_active=self._charging_session_active,
-                restart=self._restart_for_firmware,
+                restart=lambda: self._restart(hard=False),
+                seclog=seclog,
             )
         )
         self._stopping = asyncio.Event()
@@ -544,10 +545,14 @@ class OcppClient16:
         )
         snapshot = self._port.snapshot()
         self._end_transaction(f"{kind}Reset", self._clock.now(), snapshot.energy_import_wh)
+        await self._restart(hard=kind == "Hard")
+
+    async def _restart(self, *, hard: bool) -> None:
+        """Deliver the queue (for at most ``reset_flush_s``), then restart the charger."""
         self._sender.queue_security_events()
         if not await self.wait_until_drained(self._options.reset_flush_s):
-            _log.warning("resetting with %d messages still queued", len(self._queue))
-        self._port.reset(kind == "Hard")
+            _log.warning("restarting with %d messages still queued", len(self._queue))
+        self._port.reset(hard)
 
     def change_configuration(self, key: str, value: str) -> str:
         """ChangeConfiguration through the configuration table."""
@@ -602,16 +607,6 @@ class OcppClient16:
 
     def _charging_session_active(self) -> bool:
         return self._transactions.current is not None or self._port.snapshot().ev_connected
-
-    async def _restart_for_firmware(self) -> None:
-        """Restart into the new firmware as a CSMS Reset does, after delivering the queue."""
-        self._seclog.record(
-            SecurityEventType.RESET_OR_REBOOT, "restart into the newly installed firmware"
-        )
-        self._sender.queue_security_events()
-        if not await self.wait_until_drained(self._options.reset_flush_s):
-            _log.warning("restarting with %d messages still queued", len(self._queue))
-        self._port.reset(False)
 
     async def _notify_log_status(self, status: str, request_id: int) -> None:
         await self._link.send_now(

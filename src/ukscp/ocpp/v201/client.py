@@ -181,7 +181,8 @@ class OcppClient201:
                 queue=queue,
                 wake_sender=self._sender.wake,
                 session_active=self._charging_session_active,
-                restart=self._restart_for_firmware,
+                restart=lambda: self._restart(hard=False),
+                seclog=seclog,
             )
         )
         self._stopping = asyncio.Event()
@@ -677,12 +678,6 @@ class OcppClient201:
 
     def _charging_session_active(self) -> bool:
         return self._transactions.current is not None or self._port.snapshot().ev_connected
-
-    async def _restart_for_firmware(self) -> None:
-        self._seclog.record(
-            SecurityEventType.RESET_OR_REBOOT, "restart into the newly installed firmware"
-        )
-        await self._restart(hard=False)
 
     def get_variables(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """B06: each variable's value, or why not."""
