@@ -238,3 +238,26 @@ async def test_a_new_firmware_that_dies_at_its_first_start_is_replaced_by_the_ol
         assert "exited with code 1 before it was ready" in failed[0]["info"]
     finally:
         assert await asyncio.to_thread(charger.stop) == 0
+
+
+async def test_a_new_firmware_that_never_becomes_ready_is_stopped_and_replaced(
+    tmp_path: Path, csms: CsmsServer
+) -> None:
+    data = tmp_path / "data"
+    hangs = package_wheel(NEW, changes={"cli.py": b"import time\ntime.sleep(3600)\n"})
+    slots = install_directly(data, hangs, request_id=44)
+    config = charger_config(tmp_path, csms)
+    started = time.monotonic()
+    charger = await asyncio.to_thread(
+        start_charger, data, "--config", str(config), "--ready-timeout", "3", subcommand="boot"
+    )
+    try:
+        assert time.monotonic() - started >= 3  # it was given its time first
+        await until(lambda: (44, "InstallationFailed") in statuses(csms), "the report")
+        assert boot_versions(csms) == [RUNNING]
+        assert slots.active() is None
+        log = (await asyncio.to_thread(charger.client.get, "/api/v1/security-log")).json()
+        failed = [r for r in log if r["type"] == "UpdateRejected"]
+        assert failed and "was not ready after 3 s" in failed[0]["info"]
+    finally:
+        assert await asyncio.to_thread(charger.stop) == 0
