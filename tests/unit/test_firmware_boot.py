@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.firmware_support import build_wheel, wheel_bytes, wheel_filename
+from ukscp.clock import VirtualClock
 from ukscp.security.firmware import FirmwareStatus, Step
 from ukscp.security.firmware_boot import (
     ChildCommand,
@@ -23,6 +24,7 @@ from ukscp.security.firmware_boot import (
     plan_boot,
     start_failure,
 )
+from ukscp.security.firmware_install import FirmwareInstaller
 from ukscp.security.firmware_slots import (
     FirmwareSlots,
     SlotPointer,
@@ -30,6 +32,7 @@ from ukscp.security.firmware_slots import (
     compare_files,
     unpack_wheel,
 )
+from ukscp.security.seclog import SecurityLog
 
 RESTART = 3
 
@@ -321,3 +324,73 @@ def test_reports_wait_for_the_charger_then_go(tmp_path: Path) -> None:
     ]
     slots.clear_reports()
     assert slots.reports() == []
+
+
+# ----------------------------------------------------------------------------- after the restart
+
+
+class _Host:
+    """The OCPP client's side, reduced to the statuses it is handed."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int]] = []
+
+    def firmware_status(self, status: FirmwareStatus, request_id: int) -> None:
+        self.sent.append((status.value, request_id))
+
+    def charging_session_active(self) -> bool:
+        return False
+
+    async def restart_for_firmware(self) -> None:
+        return None
+
+
+def _installer(
+    tmp_path: Path, slots: FirmwareSlots, version: str, package: Path
+) -> FirmwareInstaller:
+    return FirmwareInstaller(
+        clock=VirtualClock(),
+        seclog=SecurityLog(tmp_path / "seclog.sqlite3", VirtualClock()),
+        slots=slots,
+        root_ca_file=None,
+        running_version=version,
+        running_package=package,
+    )
+
+
+def test_the_new_firmware_confirms_its_slot_and_sends_installed_once(tmp_path: Path) -> None:
+    slots = FirmwareSlots(tmp_path)
+    _install(slots, wheel_bytes("0.2.0"))
+    installer = _installer(tmp_path, slots, "0.2.0", slots.site_dir("b") / "ukscp")
+    host = _Host()
+    installer.attach(host)
+    installer.confirm_boot()
+    installer.confirm_boot()
+    assert host.sent == [("Installed", 7)]
+    active = slots.active()
+    assert active is not None and active.confirmed
+    assert slots.reports() == []
+
+
+def test_the_factory_package_run_by_hand_confirms_nothing(tmp_path: Path) -> None:
+    slots = FirmwareSlots(tmp_path)
+    _install(slots, wheel_bytes("0.2.0"))
+    installer = _installer(tmp_path, slots, "0.2.0", tmp_path / "elsewhere" / "ukscp")
+    host = _Host()
+    installer.attach(host)
+    installer.confirm_boot()
+    assert host.sent == []
+    active = slots.active()
+    assert active is not None and not active.confirmed
+
+
+def test_what_the_launcher_found_goes_to_the_first_client_in_order(tmp_path: Path) -> None:
+    slots = FirmwareSlots(tmp_path)
+    slots.add_report(7, "InstallVerificationFailed", "slot b changed")
+    slots.add_report(8, "InstallationFailed", "slot a exited with code 1")
+    installer = _installer(tmp_path, slots, "0.1.0", tmp_path / "ukscp")
+    first, second = _Host(), _Host()
+    installer.attach(first)
+    installer.attach(second)
+    assert first.sent == [("InstallVerificationFailed", 7), ("InstallationFailed", 8)]
+    assert second.sent == []  # not twice
