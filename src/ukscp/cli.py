@@ -25,10 +25,12 @@ from ukscp.security.firmware_boot import (
 )
 from ukscp.security.firmware_slots import FirmwareSlots
 from ukscp.security.integrity import (
+    RELEASE_MANIFEST,
     IntegrityError,
     check,
     generate_keypair,
     package_root,
+    release_manifest,
     sign_release,
 )
 from ukscp.security.seclog import SECLOG_FILE, verify_file
@@ -223,7 +225,12 @@ def release_sign(
     key: Annotated[Path, typer.Option("--key", help="The Ed25519 private release key (PEM).")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the signed manifest.")],
 ) -> None:
-    """Sign a manifest of every file of the installed ukscp package."""
+    """Sign a manifest of every file of the installed ukscp package.
+
+    To ship the manifest inside a release (firmware for the CSMS to install),
+    write it to ``release-manifest.json`` at the top of the package before
+    building the wheel: it is not listed in itself.
+    """
     try:
         count = sign_release(package_root(), key, out, ukscp.__version__)
     except IntegrityError as exc:
@@ -234,12 +241,14 @@ def release_sign(
 
 @integrity_cli.command("check")
 def integrity_check(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
-    """Verify the installed files against the signed manifest named in the config."""
+    """Verify the installed files against the package's own signed manifest, else the config's."""
     settings = _settings(config, data_dir)
-    manifest, public_key = settings.integrity.manifest_file, settings.integrity.public_key_file
+    manifest = release_manifest(package_root(), settings.integrity.manifest_file)
+    public_key = settings.integrity.public_key_file
     if manifest is None or public_key is None:
         typer.echo(
-            "ukscp: integrity.manifest_file and integrity.public_key_file are not configured",
+            "ukscp: integrity.public_key_file and a manifest (integrity.manifest_file, or the "
+            f"package's own {RELEASE_MANIFEST}) are needed",
             err=True,
         )
         raise typer.Exit(2)

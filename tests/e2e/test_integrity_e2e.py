@@ -82,7 +82,7 @@ def test_integrity_check_without_provisioning_says_so(tmp_path: Path):
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2
-    assert "not configured" in result.stderr
+    assert "are needed" in result.stderr
 
 
 def test_a_charger_running_changed_software_logs_it_and_stops_charging(

@@ -11,13 +11,20 @@ from pathlib import Path
 import pytest
 
 import ukscp
+from ukscp.clock import VirtualClock
+from ukscp.limits.arbiter import Arbiter
+from ukscp.limits.limit import Limit, LimitSource
 from ukscp.security.integrity import (
+    RELEASE_MANIFEST,
     IntegrityError,
     check,
     generate_keypair,
     package_root,
+    release_manifest,
     sign_release,
 )
+from ukscp.security.integrity_monitor import IntegrityMonitor
+from ukscp.security.seclog import SecurityLog
 from ukscp.security.secure_boot import secure_boot_state
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
@@ -104,6 +111,48 @@ def test_an_unreadable_manifest_is_reported_in_words(release: tuple[Path, Path, 
     manifest.write_text("{not json")
     report = check(root, manifest, pub, now=NOW)
     assert "cannot read the manifest" in report.error
+
+
+def test_a_release_that_carries_its_own_manifest_is_checked_against_it(
+    release: tuple[Path, Path, Path],
+):
+    root, factory_manifest, pub = release
+    key = pub.with_name("release.key")
+    target = root / "evse" / "controller.py"
+    target.write_text(target.read_text() + "\n# the next release\n")
+    sign_release(root, key, root / RELEASE_MANIFEST, "0.2.0")
+    carried = release_manifest(root, factory_manifest)
+    assert carried == root / RELEASE_MANIFEST
+    report = check(root, carried, pub, NOW)
+    assert report.ok, report.summary()  # the manifest does not list itself
+    target.write_text(target.read_text() + "# and then quietly changed\n")
+    assert check(root, carried, pub, NOW).changed == ("evse/controller.py",)
+
+
+def test_without_a_carried_manifest_the_configured_one_is_used(
+    release: tuple[Path, Path, Path],
+):
+    root, manifest, _ = release
+    assert release_manifest(root, manifest) == manifest
+    assert release_manifest(root, None) is None
+
+
+def test_the_monitor_checks_firmware_against_the_manifest_it_brought(
+    release: tuple[Path, Path, Path], tmp_path: Path
+):
+    root, factory_manifest, pub = release
+    (root / "app.py").write_text((root / "app.py").read_text() + "\n# new firmware\n")
+    sign_release(root, pub.with_name("release.key"), root / RELEASE_MANIFEST, "0.2.0")
+    clock = VirtualClock()
+    arbiter = Arbiter(
+        caps={"hardware": Limit(32, LimitSource.HARDWARE, "board")}, supply_phases=1
+    )
+    seclog = SecurityLog(tmp_path / "security.sqlite3", clock)
+    monitor = IntegrityMonitor(clock, arbiter, seclog, factory_manifest, pub, 0, root=root)
+    report = monitor.check_now()
+    assert report is not None and report.ok, report.summary() if report else None
+    assert "integrity" not in arbiter.active()
+    seclog.close()
 
 
 def test_secure_boot_is_unknown_without_uefi(tmp_path: Path):

@@ -14,6 +14,12 @@ Manifest format 1 (JSON)::
 Canonical JSON: ``json.dumps(body, sort_keys=True, separators=(",", ":"))``,
 UTF-8. Compiled bytecode (``__pycache__``, ``*.pyc``) is not part of a release:
 Python writes it at run time.
+
+A release may carry its own manifest, as ``release-manifest.json`` at the top of
+the package (not listed in itself): firmware installed from the CSMS then brings
+the manifest its files are checked against, signed by the same trusted key. The
+package's own manifest comes before the one the config file names, which
+describes the software installed at the factory.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 FORMAT = 1
+RELEASE_MANIFEST = "release-manifest.json"
+"""The manifest a release carries at the top of its package."""
 _CHUNK = 1 << 16
 
 
@@ -87,12 +95,19 @@ def package_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
+def release_manifest(root: Path, configured: Path | None) -> Path | None:
+    """The manifest to check ``root`` against: the package's own, else ``configured``."""
+    carried = root / RELEASE_MANIFEST
+    return carried if carried.is_file() else configured
+
+
 def _release_files(root: Path) -> Iterator[Path]:
     for directory, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
         for name in sorted(filenames):
-            if not name.endswith(".pyc"):
-                yield Path(directory) / name
+            path = Path(directory) / name
+            if not name.endswith(".pyc") and path != root / RELEASE_MANIFEST:
+                yield path
 
 
 def _digest(path: Path) -> str:

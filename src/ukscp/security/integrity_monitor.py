@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ukscp.clock import Clock
 from ukscp.limits import Arbiter, Limit, LimitSource
-from ukscp.security.integrity import IntegrityReport, check, package_root
+from ukscp.security.integrity import IntegrityReport, check, package_root, release_manifest
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 _log = logging.getLogger(__name__)
@@ -36,10 +36,12 @@ class IntegrityMonitor:
         self._clock = clock
         self._arbiter = arbiter
         self._seclog = seclog
-        self._manifest = manifest
+        self._root = root or package_root()
+        # Firmware from the CSMS brings its own signed manifest; the configured one
+        # describes the software installed at the factory.
+        self._manifest = release_manifest(self._root, manifest)
         self._public_key = public_key
         self._safe_mode_a = safe_mode_a
-        self._root = root or package_root()
         self._last: IntegrityReport | None = None
 
     @property
