@@ -25,6 +25,7 @@ from ukscp.app import App, build_app
 from ukscp.clock import VirtualClock
 from ukscp.config import OcppSettings, Settings, UpdateSettings
 from ukscp.ocpp.meter_values import ocpp_time
+from ukscp.ocpp.v201.client import BOOT_REASON_KEY
 
 ROOT = make_root()
 SIGNER = make_signer(ROOT, "ec")
@@ -99,6 +100,8 @@ async def test_signed_firmware_is_installed_and_the_charger_asks_for_its_restart
         lambda: station.statuses()[:4] == VERIFIED, station.clock, what="the install"
     )
     await eventually(station.app.reset_requested.is_set, station.clock, what="the restart")
+    # L01: the start that follows tells the CSMS it is a firmware update's.
+    assert station.app.store.get(BOOT_REASON_KEY) == "FirmwareUpdate"
     assert {p["request_id"] for p in station.csms.of("FirmwareStatusNotification")} == {11}
     assert "InvalidSignature" not in station.statuses()
 

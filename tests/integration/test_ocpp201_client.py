@@ -252,6 +252,28 @@ async def test_an_immediate_reset_ends_the_transaction_then_restarts_the_charger
     assert reset_events  # delivered before the restart
 
 
+async def test_the_start_after_a_reset_tells_the_csms_why(
+    tmp_path: Path, clock: VirtualClock, csms: CsmsServer
+) -> None:
+    write_key(tmp_path / "ocpp_key")
+    config = transport_config201(csms.url, tmp_path)
+    first = make_charger201(tmp_path, clock, config)
+    first.start()
+    await eventually(lambda: "StatusNotification" in csms.actions(), clock, what="boot")
+    assert (await csms.call(call.Reset(type="Immediate"))).status == "Accepted"
+    await eventually(lambda: first.port.resets == [True], clock)
+    await first.stop()
+    reasons = []
+    for _ in range(2):  # the start the reset asked for, then an ordinary one
+        again = make_charger201(tmp_path, clock, config)
+        again.start()
+        count = len(csms.of("BootNotification"))
+        await eventually(lambda n=count: len(csms.of("BootNotification")) > n, clock)
+        await again.stop()
+        reasons.append(csms.of("BootNotification")[-1]["reason"])
+    assert reasons == ["RemoteReset", "PowerUp"]
+
+
 async def test_an_on_idle_reset_waits_for_the_transaction_to_end(
     charger: Charger, csms: CsmsServer
 ) -> None:

@@ -84,6 +84,9 @@ from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 _log = logging.getLogger(__name__)
 
+BOOT_REASON_KEY = "ocpp.v201.boot_reason"
+"""Settings-store key: why the next start happens, when this run caused it."""
+
 OWNER_IDENTIFIER = "ukscp-owner"
 """The idToken of the owner's own sessions (a home charger has no card reader)."""
 
@@ -142,6 +145,7 @@ class OcppClient201:
             raise ValueError(f"OcppClient201 speaks OCPP 2.0.1, not {transport.config.version}")
         self._transport = transport
         self._port = port
+        self._store = store
         self._clock = clock
         self._seclog = seclog
         self._queue = queue
@@ -181,7 +185,7 @@ class OcppClient201:
                 queue=queue,
                 wake_sender=self._sender.wake,
                 session_active=self._charging_session_active,
-                restart=lambda: self._restart(hard=False),
+                restart=lambda: self._restart(hard=False, reason="FirmwareUpdate"),
                 seclog=seclog,
             )
         )
@@ -318,7 +322,10 @@ class OcppClient201:
         }
         if boot.serial_number is not None:
             station["serial_number"] = boot.serial_number
-        message = request("BootNotification", charging_station=station, reason="PowerUp")
+        # Why this start happened, as the last run left it (B01: RemoteReset after the
+        # CSMS's Reset, FirmwareUpdate after an install); anything else is a power-up.
+        reason = self._store.get(BOOT_REASON_KEY) or "PowerUp"
+        message = request("BootNotification", charging_station=station, reason=reason)
         while True:
             try:
                 answer = await self._link.call(message)
@@ -328,6 +335,7 @@ class OcppClient201:
                 continue
             status, interval = str(answer.status), int(answer.interval)
             if status == "Accepted":
+                self._store.set(BOOT_REASON_KEY, None)
                 _log.info("registered with the CSMS (heartbeat every %d s)", interval)
                 if interval > 0:
                     self._model.set_value(dm.HEARTBEAT_INTERVAL, str(interval))
@@ -652,10 +660,14 @@ class OcppClient201:
             SecurityEventType.RESET_OR_REBOOT, f"{kind} reset requested by the CSMS"
         )
         self._end_transaction("ResetCommand", "ImmediateReset", self._clock.now())
-        await self._restart(hard=kind == "Immediate")
+        await self._restart(hard=kind == "Immediate", reason="RemoteReset")
 
-    async def _restart(self, *, hard: bool) -> None:
-        """Deliver the queue (for at most ``reset_flush_s``), then restart the charger."""
+    async def _restart(self, *, hard: bool, reason: str) -> None:
+        """Deliver the queue (for at most ``reset_flush_s``), then restart the charger.
+
+        ``reason`` is the next BootNotification's (BootReasonEnumType).
+        """
+        self._store.set(BOOT_REASON_KEY, reason)
         self._sender.queue_security_events()
         if not await self.wait_until_drained(self._options.reset_flush_s):
             _log.warning("restarting with %d messages still queued", len(self._queue))
