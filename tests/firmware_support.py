@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import threading
 import zipfile
 from dataclasses import dataclass, field
@@ -281,3 +282,79 @@ class FirmwareServer:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+# ----------------------------------------------------------------------------- slots
+
+
+def install_slot(
+    slots: Any,
+    wheel: bytes,
+    version: str,
+    *,
+    signer: Issued,
+    request_id: int | None = 7,
+    installed_at: datetime = NOW,
+) -> Any:
+    """A slot as the installer leaves it before its restart (the installer's own calls)."""
+    from ukscp.security.firmware_slots import SlotOrigin, SlotPointer
+
+    download = slots.incoming / f"request-{request_id}.part"
+    download.write_bytes(wheel)
+    origin = SlotOrigin(signer.pem, sign(signer, wheel))
+    slot, staged = slots.stage(download, wheel_filename(version), origin)
+    site_digest = slots.make_runnable(slot, staged)
+    pointer = SlotPointer(
+        slot=slot,
+        version=version,
+        wheel=staged.name,
+        sha256=hashlib.sha256(wheel).hexdigest(),
+        request_id=request_id,
+        installed_at=installed_at.isoformat(),
+        site_sha256=site_digest,
+    )
+    slots.switch(pointer)
+    return slots.active()
+
+
+def rerecord(slots: Any) -> Any:
+    """An attacker's finishing touch: ``site.json`` and the pointer rewritten to match
+    whatever the active slot now holds (wheel and files), so the recorded digests agree."""
+    from dataclasses import replace
+
+    from ukscp.security.firmware_slots import manifest_bytes, site_digests
+
+    active = slots.active()
+    data = manifest_bytes(site_digests(slots.site_dir(active.slot)))
+    slots.manifest_path(active.slot).write_bytes(data)
+    wheel = slots.slot_dir(active.slot) / active.wheel
+    forged = replace(
+        active,
+        sha256=hashlib.sha256(wheel.read_bytes()).hexdigest(),
+        site_sha256=hashlib.sha256(data).hexdigest(),
+    )
+    (slots.root / "active.json").write_text(json.dumps(forged.as_dict()))
+    assert slots.verify(slots.active()) == []  # the recorded digests now agree
+    return slots.active()
+
+
+def forge_slot(
+    slots: Any,
+    wheel: bytes,
+    *,
+    certificate: str,
+    signature: str,
+) -> Any:
+    """An attacker replaces the active slot whole: their wheel, unpacked, with the
+    certificate and signature they choose, and every recorded digest made to match."""
+    import shutil
+
+    from ukscp.security.firmware_slots import SlotOrigin, unpack_wheel
+
+    active = slots.active()
+    directory = slots.slot_dir(active.slot)
+    (directory / active.wheel).write_bytes(wheel)
+    slots.origin_path(active.slot).write_bytes(SlotOrigin(certificate, signature).as_bytes())
+    shutil.rmtree(slots.site_dir(active.slot))
+    unpack_wheel(directory / active.wheel, slots.site_dir(active.slot))
+    return rerecord(slots)

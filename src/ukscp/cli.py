@@ -133,9 +133,10 @@ def boot(
 ) -> None:
     """Run the charger from the active firmware slot, for a service manager.
 
-    Takes ``run``'s options. Checks the slot, runs ``ukscp run`` from it, starts it
-    again when it asks to restart (exit code 3), and falls back to the previous
-    firmware if the slot was changed or a new firmware fails to start.
+    Takes ``run``'s options. Checks the slot (and that it is what the manufacturer
+    root of ``updates.firmware_root_ca_file`` signed), runs ``ukscp run`` from it,
+    starts it again when it asks to restart (exit code 3), and falls back to the
+    previous firmware if the slot fails its check or a new firmware fails to start.
     """
     settings = _settings(
         config, data_dir, host=host, port=port, sim_plug=sim_plug, insecure_http=insecure_http
@@ -162,6 +163,7 @@ def boot(
         ),
         installed_version=ukscp.__version__,
         out=sys.stdout,
+        root_ca_file=settings.updates.firmware_root_ca_file,  # what a slot must be signed to
     )
     raise typer.Exit(launcher.run())
 

@@ -6,14 +6,21 @@ pure; the slot files are real (a wheel unpacked into a temporary data directory)
 
 from __future__ import annotations
 
-import hashlib
 import io
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from tests.firmware_support import build_wheel, wheel_bytes, wheel_filename
+from tests.firmware_support import (
+    build_wheel,
+    install_slot,
+    make_root,
+    make_signer,
+    wheel_bytes,
+    wheel_filename,
+)
 from ukscp.clock import VirtualClock
 from ukscp.security.firmware import FirmwareStatus, Step
 from ukscp.security.firmware_boot import (
@@ -159,10 +166,11 @@ def test_exit_codes_pass_through_and_signals_become_128_plus_n() -> None:
 
 def test_the_child_runs_the_slot_first_on_the_path_without_the_working_directory() -> None:
     command = ChildCommand("python3", ["--port", "8443"], {"PYTHONPATH": "/x"}, RESTART)
-    assert command.argv(True) == [
-        "python3", "-P", "-B", "-m", "ukscp.cli", "run", "--port", "8443",
+    assert command.argv(Path("/run/bytecode")) == [
+        "python3", "-P", "-X", "pycache_prefix=/run/bytecode", "-m", "ukscp.cli", "run",
+        "--port", "8443",
     ]
-    assert command.argv(False)[:3] == ["python3", "-P", "-m"]
+    assert command.argv(None)[:3] == ["python3", "-P", "-m"]
     assert command.environment(Path("/slot/site"))["PYTHONPATH"] == "/slot/site:/x"
     assert command.environment(None)["PYTHONPATH"] == "/x"
 
@@ -170,31 +178,25 @@ def test_the_child_runs_the_slot_first_on_the_path_without_the_working_directory
 # ----------------------------------------------------------------------------- slot files
 
 
+_SIGNER = make_signer(make_root())
+
+
 def _install(slots: FirmwareSlots, data: bytes, version: str = "0.2.0") -> SlotPointer:
-    download = slots.incoming / "request-7.part"
-    download.write_bytes(data)
-    slot, staged = slots.stage(download, wheel_filename(version))
-    digest = slots.make_runnable(slot, staged)
-    pointer = SlotPointer(
-        slot=slot,
-        version=version,
-        wheel=staged.name,
-        sha256=hashlib.sha256(data).hexdigest(),
-        request_id=7,
-        installed_at="2026-01-05T00:00:00+00:00",
-        site_sha256=digest,
-    )
-    slots.switch(pointer)
-    return pointer
+    pointer = install_slot(slots, data, version, signer=_SIGNER)
+    assert isinstance(pointer, SlotPointer)
+    return replace(pointer, previous=None)
 
 
-def test_an_unpacked_slot_is_intact_and_byte_compiled(tmp_path: Path) -> None:
+def test_an_unpacked_slot_is_intact_and_holds_the_wheel_s_files_only(tmp_path: Path) -> None:
     slots = FirmwareSlots(tmp_path)
     pointer = _install(slots, wheel_bytes("0.2.0"))
     site = slots.site_dir("b")
-    assert (site / "ukscp" / "__init__.py").exists()
-    assert (site / "ukscp-0.2.0.dist-info" / "METADATA").exists()
-    assert list((site / "ukscp" / "__pycache__").glob("__init__.*.pyc"))
+    assert sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()) == [
+        "ukscp-0.2.0.dist-info/METADATA",
+        "ukscp-0.2.0.dist-info/RECORD",
+        "ukscp-0.2.0.dist-info/WHEEL",
+        "ukscp/__init__.py",
+    ]  # no bytecode: the wheel does not sign any
     assert slots.verify(pointer) == []
 
 

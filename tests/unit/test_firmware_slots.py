@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ukscp.security.firmware_slots import POINTER_FILE, FirmwareSlots, SlotPointer
+from ukscp.security.firmware_slots import POINTER_FILE, FirmwareSlots, SlotOrigin, SlotPointer
+
+ORIGIN = SlotOrigin("-----BEGIN CERTIFICATE-----\n", "c2ln")
 
 
 def _pointer(slot: str, version: str) -> SlotPointer:
@@ -35,12 +37,13 @@ def test_the_factory_software_counts_as_slot_a(tmp_path: Path) -> None:
 
 def test_staging_then_switching_alternates_the_slots(tmp_path: Path) -> None:
     slots = FirmwareSlots(tmp_path)
-    slot, staged = slots.stage(_download(slots, b"one"), "ukscp-0.2.0-py3-none-any.whl")
+    slot, staged = slots.stage(_download(slots, b"one"), "ukscp-0.2.0-py3-none-any.whl", ORIGIN)
     assert slot == "b" and staged.read_bytes() == b"one"
+    assert slots.origin_path("b").read_bytes() == ORIGIN.as_bytes()  # kept as sent
     assert slots.active() is None  # staged is not active until switched
     slots.switch(_pointer("b", "0.2.0"))
     assert slots.inactive_slot() == "a"
-    slot, _ = slots.stage(_download(slots, b"two"), "ukscp-0.3.0-py3-none-any.whl")
+    slot, _ = slots.stage(_download(slots, b"two"), "ukscp-0.3.0-py3-none-any.whl", ORIGIN)
     assert slot == "a"
     assert (slots.slot_dir("b") / "ukscp-0.2.0-py3-none-any.whl").read_bytes() == b"one"
     slots.switch(_pointer("a", "0.3.0"))
@@ -69,4 +72,4 @@ def test_a_damaged_pointer_reads_as_the_factory_software(tmp_path: Path) -> None
 def test_a_wheel_name_cannot_leave_its_slot(tmp_path: Path, name: str) -> None:
     slots = FirmwareSlots(tmp_path)
     with pytest.raises(ValueError, match="plain file name"):
-        slots.stage(_download(slots, b"x"), name)
+        slots.stage(_download(slots, b"x"), name, ORIGIN)

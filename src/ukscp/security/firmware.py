@@ -11,6 +11,8 @@ beyond reading a file it is handed:
   root provisioned on the charger, and is valid now;
 * :func:`verify_signature`: the signature over the file's SHA-256 digest is
   the signing key's (RSA-PSS or ECDSA, SHA-256);
+* :func:`check_origin`: both of the above for a file already kept (the
+  launcher's boot check of a firmware slot, with what the CSMS sent kept beside it);
 * :func:`read_wheel`: the file is a ``ukscp`` wheel, and which version it holds;
 * :func:`version_verdict`: rollback refused (older than the running version);
 * :func:`next_status`: which status notification a step of the install sends,
@@ -240,6 +242,30 @@ def verify_signature(
     except InvalidSignature:
         return Verdict(False, f"the {scheme} SHA-256 signature does not match the file")
     return Verdict(True, f"{scheme} SHA-256 signature verified")
+
+
+def check_origin(
+    signing_certificate: str,
+    signature_b64: str,
+    sha256_digest: bytes,
+    roots: Sequence[x509.Certificate],
+    at: datetime,
+) -> Verdict:
+    """Is the file with ``sha256_digest`` what the manufacturer signed, as seen at ``at``?
+
+    The same two checks as an install, in the same order: the signing
+    certificate (as the CSMS sent it, intermediates included) chains to one
+    of ``roots`` at ``at`` (:func:`check_signing_certificate`), then the
+    signature is its key's over the file (:func:`verify_signature`). The
+    reason names the check that failed.
+    """
+    certificate = check_signing_certificate(signing_certificate, roots, at)
+    if not certificate.ok or certificate.certificate is None:
+        return Verdict(False, certificate.reason)
+    signature = verify_signature(certificate.certificate, sha256_digest, signature_b64)
+    if not signature.ok:
+        return Verdict(False, signature.reason)
+    return Verdict(True, f"{certificate.reason}; {signature.reason}")
 
 
 # -- the file -------------------------------------------------------------------------

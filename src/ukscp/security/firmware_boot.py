@@ -7,11 +7,23 @@ like a boot loader it is never replaced by an update. On every start it
 1. reads the slot pointer (:mod:`.firmware_slots`) and checks the active slot
    against what was recorded at its install: the wheel's digest, ``site.json``'s
    digest, and every file of ``site/`` (Schedule 1: detect an unauthorised
-   software change). A slot that differs is not started;
-2. runs ``python -P -B -m ukscp.cli run ...`` as a child process with the slot's
-   ``site/`` first on ``PYTHONPATH`` (``-P``: not the working directory before
-   it; ``-B``: no ``.pyc`` written into the checked slot), or with no slot, the
-   installed package as it is; SIGTERM and SIGINT are passed on to the child;
+   software change). Those records live in the data directory beside the slot,
+   so, as a secure boot chain does, the launcher then proves the slot's origin
+   from the manufacturer root it is given (``updates.firmware_root_ca_file``,
+   passed by the CLI; kept outside the data directory): the signing certificate
+   kept with the slot chains to the root, the signature kept with it is the
+   signing key's over the staged wheel, the wheel is the version the pointer
+   names and not older than the installed package, and ``site/`` holds
+   exactly the files of the wheel's RECORD with their digests
+   (:func:`judge_origin`). A slot that fails any of this is not started; with
+   no usable root, no slot is;
+2. runs ``python -P -X pycache_prefix=<dir> -m ukscp.cli run ...`` as a child
+   process with the slot's ``site/`` first on ``PYTHONPATH`` (``-P``: not the
+   working directory before it; the bytecode cache is a directory the launcher
+   made for itself outside the data directory, so the child runs only bytecode
+   it compiled from the checked sources, never a ``.pyc`` from the slot), or
+   with no slot, the installed package as it is; SIGTERM and SIGINT are
+   passed on to the child;
 3. starts it again when it exits with the restart code (a CSMS Reset, or a
    firmware install asking to restart into the new slot), reading the pointer
    afresh; any other exit code is the launcher's own.
@@ -32,7 +44,7 @@ that started once is confirmed by the charger itself
 ``Installed``); a later failed start of a confirmed slot is the service
 manager's to retry, not a reason to go back to older software.
 
-:func:`plan_boot` and :func:`judge_exit` are the pure decisions;
+:func:`judge_origin`, :func:`plan_boot` and :func:`judge_exit` are the pure decisions;
 :class:`Launcher` is the thin shell around processes, files and signals.
 """
 
@@ -41,20 +53,38 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from cryptography import x509
+
 from ukscp.clock import Clock
-from ukscp.security.firmware import FirmwareStatus, Step, next_status
-from ukscp.security.firmware_slots import FirmwareSlots, SlotPointer
+from ukscp.security.firmware import (
+    FirmwareError,
+    FirmwareStatus,
+    Step,
+    check_origin,
+    load_trusted_roots,
+    next_status,
+    version_verdict,
+)
+from ukscp.security.firmware_slots import (
+    FirmwareSlots,
+    SlotEvidence,
+    SlotPointer,
+    compare_files,
+)
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 _log = logging.getLogger(__name__)
@@ -67,6 +97,83 @@ _POLL_S = 0.1
 
 
 # ----------------------------------------------------------------------------- decisions
+
+Trust = Sequence[x509.Certificate] | str
+"""The manufacturer root certificate(s), or why there is none to trust, in words."""
+
+NO_ROOT = (
+    "no manufacturer root certificate is provisioned (updates.firmware_root_ca_file is"
+    " unset), so no firmware slot can be proven to be the manufacturer's"
+)
+
+
+def check_time(installed_at: str, now: datetime) -> datetime:
+    """When a slot's signing certificate must have been valid: at its install.
+
+    Its validity period was checked against the clock when it was installed;
+    a boot re-checks the chain as at that moment (never later than ``now``),
+    so firmware does not stop booting when its signing certificate expires
+    afterwards: boot code has no trusted time (UEFI Secure Boot ignores
+    expiry for the same reason).
+    """
+    try:
+        installed = datetime.fromisoformat(installed_at)
+    except ValueError:
+        return now
+    if installed.tzinfo is None:
+        return now
+    return min(installed, now)
+
+
+def judge_origin(
+    evidence: SlotEvidence, trust: Trust, *, now: datetime, installed_version: str
+) -> list[str]:
+    """Why the slot is not what the manufacturer signed, in words; empty when it is.
+
+    The slot's wheel must carry the manufacturer's signature (the certificate
+    and signature kept with it, checked by :func:`.firmware.check_origin`
+    against ``trust``), be the version its pointer names and not older than the
+    installed package, and ``site/`` must hold exactly the wheel's RECORD:
+    no file changed, added or missing. Rewriting ``site.json`` and the pointer
+    to match changes none of this.
+    """
+    if isinstance(trust, str):
+        return [f"not booted: {trust}"]
+    pointer = evidence.pointer
+    problems: list[str] = []
+    if isinstance(evidence.wheel_sha256, str):
+        problems.append(f"not signed: {evidence.wheel_sha256}")
+    elif isinstance(evidence.origin, str):
+        problems.append(f"not signed: {evidence.origin}")
+    else:
+        verdict = check_origin(
+            evidence.origin.signing_certificate,
+            evidence.origin.signature,
+            evidence.wheel_sha256,
+            trust,
+            check_time(pointer.installed_at, now),
+        )
+        if not verdict.ok:
+            problems.append(f"not signed by the manufacturer: {verdict.reason}")
+    if isinstance(evidence.wheel, str):
+        problems.append(f"not a ukscp wheel: {evidence.wheel}")
+    else:
+        if evidence.wheel.version != pointer.version:
+            problems.append(
+                f"version: the wheel holds ukscp {evidence.wheel.version},"
+                f" the pointer names {pointer.version}"
+            )
+        older = version_verdict(evidence.wheel.version, installed_version)
+        if not older.ok:
+            problems.append(f"version: {older.reason}")
+    if isinstance(evidence.record, str):
+        problems.append(f"not the signed wheel's files: {evidence.record}")
+    else:
+        problems += [
+            f"not the signed wheel's files: {problem}"
+            for problem in compare_files(evidence.record, evidence.found)
+        ]
+    return problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +229,7 @@ def plan_boot(active: SlotPointer | None, problems: Mapping[str, Sequence[str]])
         previous = candidate.previous_pointer if candidate is active else None
         if previous is not None and previous.slot == candidate.slot:
             previous = None  # a pointer cannot fall back into the slot it leaves
-        reason = f"{_describe(candidate)} changed since its install: " + "; ".join(found)
+        reason = f"{_describe(candidate)} failed its boot check: " + "; ".join(found)
         fallbacks.append(Fallback(candidate, Step.BOOT_REFUSED, reason, previous))
         candidate = previous
     return BootPlan(None, False, tuple(fallbacks))
@@ -194,9 +301,13 @@ class ChildCommand:
     ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S
     stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S
 
-    def argv(self, slotted: bool) -> list[str]:
-        """``python -P [-B] -m ukscp.cli run ...``."""
-        flags = ["-P", "-B"] if slotted else ["-P"]
+    def argv(self, bytecode: Path | None) -> list[str]:
+        """``python -P [-X pycache_prefix=<bytecode>] -m ukscp.cli run ...``.
+
+        ``bytecode`` (for a slot): the only place the child reads and writes
+        ``.pyc`` files; any ``__pycache__`` beside the sources is ignored.
+        """
+        flags = ["-P"] if bytecode is None else ["-P", "-X", f"pycache_prefix={bytecode}"]
         return [self.python, *flags, "-m", "ukscp.cli", "run", *self.run_args]
 
     def environment(self, site: Path | None) -> dict[str, str]:
@@ -220,8 +331,11 @@ class Launcher:
         command: ChildCommand,
         installed_version: str,
         out: TextIO,
+        root_ca_file: Path | None,
     ) -> None:
         self._slots = slots
+        self._root_ca_file = root_ca_file
+        self._bytecode: Path | None = None
         self._seclog_path = seclog_path
         self._clock = clock
         self._command = command
@@ -240,6 +354,8 @@ class Launcher:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if self._bytecode is not None:
+                shutil.rmtree(self._bytecode, ignore_errors=True)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._stopping = True
@@ -252,7 +368,7 @@ class Launcher:
         while True:
             if self._stopping:
                 return 0
-            plan = self._plan()
+            plan = self.prepare()
             code, ready = self._start(plan.run, plan.trial)
             verdict = judge_exit(
                 code,
@@ -269,18 +385,46 @@ class Launcher:
             else:
                 _log.info("the charger asked for a restart: starting it again")
 
-    def _plan(self) -> BootPlan:
+    def prepare(self) -> BootPlan:
+        """Check the active slot (and its previous, if need be), fall back as needed: the plan."""
         active = self._slots.active()
         problems: dict[str, list[str]] = {}
         if active is not None:
-            problems[active.slot] = self._slots.verify(active)
+            trust = self._trust()
+            problems[active.slot] = self._check(active, trust)
             previous = active.previous_pointer
             if problems[active.slot] and previous is not None and previous.slot != active.slot:
-                problems[previous.slot] = self._slots.verify(previous)
+                problems[previous.slot] = self._check(previous, trust)
         plan = plan_boot(active, problems)
         for fallback in plan.fallbacks:
             self._apply(fallback)
         return plan
+
+    def _trust(self) -> Trust:
+        """The manufacturer root, read afresh; or why there is none to trust."""
+        path = self._root_ca_file
+        if path is None:
+            return NO_ROOT
+        data_dir = self._slots.root.parent
+        if path.resolve().is_relative_to(data_dir.resolve()):
+            return (
+                f"the manufacturer root {path} lies in the data directory {data_dir},"
+                " which this check does not trust"
+            )
+        try:
+            roots = load_trusted_roots(path.read_bytes(), str(path))
+        except (OSError, FirmwareError) as exc:
+            return f"the manufacturer root cannot be used: {exc}"
+        return roots if roots else f"the manufacturer root {path} holds no certificate"
+
+    def _check(self, pointer: SlotPointer, trust: Trust) -> list[str]:
+        """Everything wrong with ``pointer``'s slot: its install records, then its origin."""
+        recorded = self._slots.verify(pointer)
+        evidence = self._slots.evidence(pointer)
+        found = judge_origin(
+            evidence, trust, now=self._clock.now(), installed_version=self._installed_version
+        )
+        return [*recorded, *found]
 
     def _apply(self, fallback: Fallback) -> None:
         """Switch the pointer back first, then tell the CSMS-to-be and the security log."""
@@ -307,10 +451,11 @@ class Launcher:
     def _start(self, run: SlotPointer | None, trial: bool) -> tuple[int | None, bool]:
         """Run one child to its end: (its return code or None if killed for a hang, ready)."""
         site = None if run is None else self._slots.site_dir(run.slot)
+        bytecode = None if site is None else self._bytecode_dir()
         _log.info("starting %s%s", _describe(run), " (first start: on trial)" if trial else "")
         ready = threading.Event()
         child = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
-            self._command.argv(site is not None),
+            self._command.argv(bytecode),
             stdout=subprocess.PIPE,
             text=True,
             env=self._command.environment(site),
@@ -338,6 +483,12 @@ class Launcher:
             self._child = None
         reader.join(timeout=5)
         return (None if timed_out else code), ready.is_set()
+
+    def _bytecode_dir(self) -> Path:
+        """The children's bytecode cache: made once (0700) outside the data directory."""
+        if self._bytecode is None:
+            self._bytecode = Path(tempfile.mkdtemp(prefix="ukscp-bytecode-"))
+        return self._bytecode
 
     def _terminate(self, child: subprocess.Popen[str]) -> None:
         child.terminate()

@@ -71,7 +71,7 @@ from ukscp.security.firmware import (
     verify_signature,
     version_verdict,
 )
-from ukscp.security.firmware_slots import FirmwareSlots, SlotPointer
+from ukscp.security.firmware_slots import FirmwareSlots, SlotOrigin, SlotPointer
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 _log = logging.getLogger(__name__)
@@ -452,7 +452,8 @@ class FirmwareInstaller:
         try:
             # Staged and unpacked (on a worker thread: a few MiB of files, synced)
             # before the pointer moves: a crash until then leaves the old slot active.
-            slot, staged = await asyncio.to_thread(self._slots.stage, download, name)
+            origin = SlotOrigin(request.signing_certificate, request.signature)
+            slot, staged = await asyncio.to_thread(self._slots.stage, download, name, origin)
             site_digest = await asyncio.to_thread(self._slots.make_runnable, slot, staged)
             self._slots.switch(
                 SlotPointer(

@@ -3,6 +3,7 @@
 Layout under ``<data_dir>/firmware/``::
 
     slot-a/ukscp-<version>-py3-none-any.whl   the wheel of slot A (if any)
+    slot-a/origin.json                         its signing certificate and signature, as sent
     slot-a/site/                               the wheel unpacked: what ``ukscp boot`` runs
     slot-a/site.json                           every file of ``site/`` and its SHA-256
     slot-b/...                                 the same for slot B
@@ -17,9 +18,11 @@ The pointer, JSON::
      "site_sha256": "<hex digest of site.json>", "confirmed": false,
      "previous": {"slot": "a", "version": "0.1.0", ...} or null}
 
-A new firmware is staged into the slot the pointer does *not* name, unpacked
-there (:func:`unpack_wheel`: the standard library's ``zipfile``, every member
-checked, byte-compiled, the files and their digests recorded in ``site.json``),
+A new firmware is staged into the slot the pointer does *not* name with what
+proves its origin (``origin.json``: the signing certificate and the signature
+exactly as the CSMS sent them), unpacked there (:func:`unpack_wheel`: the
+standard library's ``zipfile``, every member checked, the files and their
+digests recorded in ``site.json``; no bytecode, which the wheel does not sign),
 synced to disk, and only then made active by replacing the pointer in one
 rename (write a new file, fsync it, ``os.replace``, fsync the directory). A
 power cut at any moment leaves either the old pointer or the new one, each
@@ -28,19 +31,22 @@ naming a complete slot.
 The launcher (``ukscp boot``, :mod:`ukscp.security.firmware_boot`) runs the
 pointer's ``site/`` after checking it against ``site.json`` (and ``site.json``
 against the pointer): a file changed, added or removed since the install is
-an unauthorised software change. ``confirmed`` turns true once the slot has
-started and become ready once; until then a failed start falls back.
+an unauthorised software change. All of that lives in the data directory, so
+it proves nothing against someone who can rewrite the directory whole: the
+launcher also gathers the slot's :class:`SlotEvidence` (:meth:`FirmwareSlots.evidence`)
+and judges it against the manufacturer root, which is not kept here (the
+signature over the wheel, and ``site/`` exactly the wheel's RECORD).
+``confirmed`` turns true once the slot has started and become ready once;
+until then a failed start falls back.
 """
 
 from __future__ import annotations
 
 import base64
-import compileall
 import contextlib
 import hashlib
 import json
 import os
-import py_compile
 import shutil
 import stat
 import zipfile
@@ -50,12 +56,15 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ukscp.files import write_atomically
+from ukscp.security.firmware import FirmwareError, WheelInfo, read_wheel
 
 FIRMWARE_DIR = "firmware"
 POINTER_FILE = "active.json"
 REPORTS_FILE = "reports.json"
 SITE_DIR = "site"
 MANIFEST_FILE = "site.json"
+ORIGIN_FILE = "origin.json"
+_MAX_ORIGIN_BYTES = 1 << 20  # a certificate chain and a signature: a few kilobytes
 SLOTS = ("a", "b")
 PACKAGE_DIR = "ukscp"
 MAX_UNPACKED_BYTES = 256 * 1024 * 1024  # a ukscp wheel unpacks to a few MiB: no zip bomb
@@ -98,6 +107,48 @@ class SlotPointer:
     def previous_pointer(self) -> SlotPointer | None:
         """The pointer this one replaced, or None (the factory software, or unreadable)."""
         return None if self.previous is None else parse_pointer(self.previous)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotOrigin:
+    """What proves a slot's origin: the PEM signing certificate (then any
+    intermediates) and the base64 signature over the wheel, exactly as the CSMS
+    sent them (OCPP 1.6 SignedUpdateFirmware, 2.0.1 UpdateFirmware)."""
+
+    signing_certificate: str
+    signature: str
+
+    def as_bytes(self) -> bytes:
+        """``origin.json``."""
+        body = {"signing_certificate": self.signing_certificate, "signature": self.signature}
+        return (json.dumps(body, indent=1) + "\n").encode("utf-8")
+
+
+def parse_origin(raw: bytes) -> SlotOrigin | str:
+    """``origin.json`` read back, or why it cannot be."""
+    try:
+        body = json.loads(raw)
+        certificate, signature = body["signing_certificate"], body["signature"]
+    except (ValueError, KeyError, TypeError):
+        return f"unreadable: {ORIGIN_FILE}"
+    if not isinstance(certificate, str) or not isinstance(signature, str):
+        return f"unreadable: {ORIGIN_FILE}"
+    return SlotOrigin(certificate, signature)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotEvidence:
+    """What a slot holds, read for the launcher's judgement of its origin.
+
+    Each part is what was found or, as a string, why it could not be read.
+    """
+
+    pointer: SlotPointer
+    wheel_sha256: bytes | str  # the digest of the staged wheel
+    wheel: WheelInfo | str  # what the wheel says it is
+    origin: SlotOrigin | str  # as the CSMS sent it
+    record: Mapping[str, str] | str  # the wheel's RECORD: every file and its hex SHA-256
+    found: Mapping[str, str]  # every file under site/ and its hex SHA-256
 
 
 def parse_pointer(raw: Mapping[str, Any]) -> SlotPointer | None:
@@ -160,11 +211,12 @@ def unpack_wheel(wheel: Path, site: Path) -> dict[str, str]:
     Every member is checked before anything is written (PEP 427): a plain
     relative path under ``ukscp/`` or the one ``.dist-info/``, no link, no
     ``.data`` directory, listed in RECORD with the SHA-256 the file has, and
-    not more than :data:`MAX_UNPACKED_BYTES` in all. The package is then
-    byte-compiled (PEP 552 checked-hash ``.pyc`` files, so they never need
-    rewriting) and every file is synced. Returns the manifest: each file's path
-    relative to ``site`` (POSIX) and its SHA-256, ``.pyc`` files included.
-    UnpackError says what is wrong; ``site`` is removed then.
+    not more than :data:`MAX_UNPACKED_BYTES` in all. Nothing is byte-compiled:
+    ``site/`` holds exactly the wheel's files, so the launcher can check it
+    against the signed RECORD (a ``.pyc`` is code the manufacturer never
+    signed; the launcher gives the child a bytecode cache of its own).
+    Returns the manifest: each file's path relative to ``site`` (POSIX) and
+    its SHA-256. UnpackError says what is wrong; ``site`` is removed then.
     """
     try:
         archive = zipfile.ZipFile(wheel)
@@ -203,11 +255,6 @@ def unpack_wheel(wheel: Path, site: Path) -> dict[str, str]:
                 _extract(
                     archive, member, site.joinpath(*path.parts), record.get(name), name in unhashed
                 )
-            compileall.compile_dir(
-                site / PACKAGE_DIR,
-                quiet=2,
-                invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
-            )
         except BaseException:
             shutil.rmtree(site, ignore_errors=True)
             raise
@@ -220,6 +267,11 @@ def _read_record(archive: zipfile.ZipFile, dist_info: str) -> dict[str, str | No
         text = archive.read(f"{dist_info}/RECORD").decode("utf-8")
     except (KeyError, UnicodeDecodeError, zipfile.BadZipFile, OSError) as exc:
         raise UnpackError(f"{dist_info}/RECORD cannot be read: {exc}") from None
+    return parse_record(text)
+
+
+def parse_record(text: str) -> dict[str, str | None]:
+    """A wheel's RECORD (PEP 376/427) as {path: hex SHA-256, or None when it has none}."""
     record: dict[str, str | None] = {}
     for line in text.splitlines():
         if not line.strip():
@@ -250,6 +302,42 @@ def _extract(
         raise UnpackError(f"member {member.filename!r} has no sha256 in RECORD")
     if expected is not None and digest.hexdigest() != expected:
         raise UnpackError(f"member {member.filename!r} does not match its RECORD hash")
+
+
+def wheel_record(wheel: Path) -> dict[str, str]:
+    """Every file the wheel's RECORD lists and the hex SHA-256 it must have unpacked.
+
+    The entries RECORD cannot hash (itself, its signature) get the digest of
+    the member in the wheel, so the unpacked copy must be that member. An
+    entry with no hash that is not one of those is refused (UnpackError),
+    as :func:`unpack_wheel` refuses it.
+    """
+    try:
+        archive = zipfile.ZipFile(wheel)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UnpackError(f"{wheel.name}: not a zip archive: {exc}") from None
+    with archive:
+        dist_infos = {
+            name.split("/", 1)[0]
+            for name in archive.namelist()
+            if name.split("/", 1)[0].endswith(".dist-info")
+        }
+        if len(dist_infos) != 1:
+            raise UnpackError(f"{wheel.name}: {len(dist_infos)} .dist-info directories, not one")
+        dist_info = dist_infos.pop()
+        unhashed = {f"{dist_info}/{name}" for name in ("RECORD", "RECORD.jws", "RECORD.p7s")}
+        expected: dict[str, str] = {}
+        for path, digest in _read_record(archive, dist_info).items():
+            if digest is not None:
+                expected[path] = digest
+            elif path in unhashed and path in archive.namelist():
+                try:
+                    expected[path] = hashlib.sha256(archive.read(path)).hexdigest()
+                except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
+                    raise UnpackError(f"{path} cannot be read: {exc}") from None
+            elif path not in unhashed:
+                raise UnpackError(f"{path} has no sha256 in RECORD")
+    return expected
 
 
 def site_digests(site: Path) -> dict[str, str]:
@@ -351,10 +439,16 @@ class FirmwareSlots:
             return SLOTS[1]  # the factory software counts as slot A
         return SLOTS[1 - SLOTS.index(current.slot)]
 
-    def stage(self, download: Path, wheel_name: str) -> tuple[str, Path]:
+    def origin_path(self, slot: str) -> Path:
+        """``origin.json`` of ``slot``."""
+        return self.slot_dir(slot) / ORIGIN_FILE
+
+    def stage(self, download: Path, wheel_name: str, origin: SlotOrigin) -> tuple[str, Path]:
         """Move a verified download into the inactive slot, synced; ``(slot, wheel path)``.
 
         The slot is emptied first: whatever it held is not the running software.
+        ``origin`` (the signing certificate and signature it was verified
+        with) is kept beside it, for the launcher to verify again at each boot.
         """
         if "/" in wheel_name or wheel_name.startswith("."):
             raise ValueError(f"not a plain file name: {wheel_name!r}")
@@ -367,6 +461,7 @@ class FirmwareSlots:
         with download.open("rb") as stream:
             os.fsync(stream.fileno())
         download.replace(target)
+        write_atomically(directory / ORIGIN_FILE, origin.as_bytes(), 0o600)
         _fsync_dir(directory)
         _fsync_dir(self._root)
         return slot, target
@@ -418,6 +513,41 @@ class FirmwareSlots:
         site = self.site_dir(pointer.slot)
         found = site_digests(site) if site.is_dir() else {}
         return [*problems, *compare_files(recorded, found)]
+
+    def evidence(self, pointer: SlotPointer) -> SlotEvidence:
+        """Read what ``pointer``'s slot holds, for :func:`.firmware_boot.judge_origin`.
+
+        Reads the wheel (its digest, METADATA and RECORD), ``origin.json`` and
+        every file under ``site/``; decides nothing.
+        """
+        site = self.site_dir(pointer.slot)
+        found = site_digests(site) if site.is_dir() else {}
+        if "/" in pointer.wheel or pointer.wheel.startswith("."):
+            problem = f"the pointer names no wheel file: {pointer.wheel!r}"
+            return SlotEvidence(pointer, problem, problem, problem, problem, found)
+        wheel = self.slot_dir(pointer.slot) / pointer.wheel
+        digest: bytes | str
+        try:
+            digest = bytes.fromhex(_sha256_file(wheel))
+        except OSError:
+            digest = f"missing: {pointer.wheel}"
+        info: WheelInfo | str
+        try:
+            info = read_wheel(wheel)
+        except FirmwareError as exc:
+            info = str(exc)
+        record: dict[str, str] | str
+        try:
+            record = wheel_record(wheel)
+        except UnpackError as exc:
+            record = f"the wheel's RECORD cannot be used: {exc}"
+        origin: SlotOrigin | str
+        try:
+            with self.origin_path(pointer.slot).open("rb") as stream:
+                origin = parse_origin(stream.read(_MAX_ORIGIN_BYTES + 1))
+        except OSError:
+            origin = f"missing: {ORIGIN_FILE} (who signed the slot is not known)"
+        return SlotEvidence(pointer, digest, info, origin, record, found)
 
     def switch(self, pointer: SlotPointer) -> None:
         """Make ``pointer`` the active one: new file, fsync, ``os.replace``, fsync the directory."""
