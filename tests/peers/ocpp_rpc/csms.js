@@ -1,24 +1,73 @@
-// An OCPP 1.6J central system for ukscp's tests, independent of the Python `ocpp`
-// package: built on npm's ocpp-rpc in strict mode, so every message ukscp sends is
-// validated against the OCPP JSON schemas. It is driven by the test over stdio:
+// An OCPP central system for ukscp's tests, independent of the Python `ocpp` package:
+// built on npm's ocpp-rpc in strict mode, so every message ukscp sends, and every answer
+// it gives, is validated against the OCPP JSON schemas of the negotiated protocol
+// (OCPP 1.6J with the security extension, or OCPP 2.0.1).
+//   node csms.js --port=N [--password=KEY] [--protocol=ocpp1.6|ocpp2.0.1]
+// Without --protocol both are offered and the charge point's subprotocol chooses.
+// It is driven by the test over stdio:
 //   stdout: one JSON object per line ({"event": "listening"|"connected"|"rejected"|
-//           "call"|"result"|"error"|"invalid"|"disconnected", ...});
-//   stdin:  one JSON command per line ({"call": "SetChargingProfile", "params": {...}}).
+//           "call"|"result"|"error"|"invalid"|"unhandled"|"disconnected", ...});
+//   stdin:  one JSON command per line ({"call": "SetChargingProfile", "params": {...}},
+//           or {"stop": true}).
+// It exits by itself when stdin closes (the test ended, however it ended).
 'use strict';
 const readline = require('readline');
-const { RPCServer } = require('ocpp-rpc');
+const { RPCServer, createRPCError } = require('ocpp-rpc');
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((arg) => arg.replace(/^--/, '').split('=')),
 );
 const expectedPassword = args.password || null;
+const PROTOCOLS = ['ocpp1.6', 'ocpp2.0.1'];
+const protocols = args.protocol ? [args.protocol] : PROTOCOLS;
+if (!protocols.every((protocol) => PROTOCOLS.includes(protocol))) {
+  process.stderr.write(`unknown protocol ${args.protocol}; one of ${PROTOCOLS}\n`);
+  process.exit(2);
+}
 let current = null;
 
 function emit(event) {
   process.stdout.write(JSON.stringify(event) + '\n');
 }
 
-const server = new RPCServer({ protocols: ['ocpp1.6'], strictMode: true });
+const now = () => new Date().toISOString();
+let nextTransactionId = 1;
+
+// What the central system answers to each call from the charge point, by protocol.
+const answers = {
+  'ocpp1.6': {
+    BootNotification: () => ({ status: 'Accepted', currentTime: now(), interval: 300 }),
+    Heartbeat: () => ({ currentTime: now() }),
+    StatusNotification: () => ({}),
+    Authorize: () => ({ idTagInfo: { status: 'Accepted' } }),
+    StartTransaction: () => ({
+      transactionId: nextTransactionId++, idTagInfo: { status: 'Accepted' },
+    }),
+    StopTransaction: () => ({ idTagInfo: { status: 'Accepted' } }),
+    MeterValues: () => ({}),
+    SecurityEventNotification: () => ({}),
+    LogStatusNotification: () => ({}),
+    FirmwareStatusNotification: () => ({}),
+    SignedFirmwareStatusNotification: () => ({}),
+    DataTransfer: () => ({ status: 'UnknownVendorId' }),
+  },
+  'ocpp2.0.1': {
+    BootNotification: () => ({ status: 'Accepted', currentTime: now(), interval: 300 }),
+    Heartbeat: () => ({ currentTime: now() }),
+    StatusNotification: () => ({}),
+    Authorize: () => ({ idTokenInfo: { status: 'Accepted' } }),
+    TransactionEvent: () => ({}),
+    MeterValues: () => ({}),
+    SecurityEventNotification: () => ({}),
+    NotifyReport: () => ({}),
+    ReportChargingProfiles: () => ({}),
+    LogStatusNotification: () => ({}),
+    FirmwareStatusNotification: () => ({}),
+    DataTransfer: () => ({ status: 'UnknownVendorId' }),
+  },
+};
+
+const server = new RPCServer({ protocols, strictMode: true });
 
 server.auth((accept, reject, handshake) => {
   const given = handshake.password ? handshake.password.toString('utf8') : null;
@@ -31,42 +80,30 @@ server.auth((accept, reject, handshake) => {
   accept({ identity: handshake.identity });
 });
 
-let nextTransactionId = 1;
-const answers = {
-  BootNotification: () => ({
-    status: 'Accepted', currentTime: new Date().toISOString(), interval: 300,
-  }),
-  Heartbeat: () => ({ currentTime: new Date().toISOString() }),
-  StatusNotification: () => ({}),
-  Authorize: () => ({ idTagInfo: { status: 'Accepted' } }),
-  StartTransaction: () => ({
-    transactionId: nextTransactionId++, idTagInfo: { status: 'Accepted' },
-  }),
-  StopTransaction: () => ({ idTagInfo: { status: 'Accepted' } }),
-  MeterValues: () => ({}),
-  SecurityEventNotification: () => ({}),
-  LogStatusNotification: () => ({}),
-  FirmwareStatusNotification: () => ({}),
-  SignedFirmwareStatusNotification: () => ({}),
-  DataTransfer: () => ({ status: 'UnknownVendorId' }),
-};
-
 server.on('client', (client) => {
   current = client;
-  emit({ event: 'connected', identity: client.identity });
-  for (const [method, answer] of Object.entries(answers)) {
+  emit({ event: 'connected', identity: client.identity, protocol: client.protocol });
+  for (const [method, answer] of Object.entries(answers[client.protocol])) {
     client.handle(method, ({ params }) => {
       emit({ event: 'call', method, params });
       return answer(params);
     });
   }
-  // Strict mode checks every CALL and CALLRESULT, both ways, against the OCPP 1.6
+  // A valid call this central system has no answer for: the charge point gets
+  // NotImplemented, and the test sees it.
+  client.handle(({ method, params }) => {
+    emit({ event: 'unhandled', method, params });
+    throw createRPCError('NotImplemented', `${method} is not handled by the test CSMS`);
+  });
+  // Strict mode checks every CALL and CALLRESULT, both ways, against the protocol's
   // schemas; a message that fails (or is not OCPP-J at all) is reported as 'invalid'
   // for the test to fail on, besides the CALLERROR the charge point gets back.
   client.on('strictValidationFailure', (failure) => {
     emit({
       event: 'invalid', method: failure.method, outbound: failure.outbound,
       isCall: failure.isCall, message: String(failure.error && failure.error.message),
+      details: failure.error && failure.error.details,
+      params: failure.params, result: failure.result,
     });
   });
   client.on('badMessage', ({ buffer, error }) => {
@@ -78,11 +115,18 @@ server.on('client', (client) => {
   client.on('close', () => emit({ event: 'disconnected', identity: client.identity }));
 });
 
-readline.createInterface({ input: process.stdin }).on('line', async (line) => {
+async function stop() {
+  await server.close({ force: true, awaitPending: false });
+  process.exit(0);
+}
+
+const input = readline.createInterface({ input: process.stdin });
+input.on('close', stop);
+input.on('line', async (line) => {
   const command = JSON.parse(line);
   if (command.stop) {
-    await server.close({ force: true });
-    process.exit(0);
+    await stop();
+    return;
   }
   if (!current) {
     emit({ event: 'error', call: command.call, message: 'no charge point connected' });
@@ -92,10 +136,13 @@ readline.createInterface({ input: process.stdin }).on('line', async (line) => {
     const result = await current.call(command.call, command.params);
     emit({ event: 'result', call: command.call, result });
   } catch (error) {
-    emit({ event: 'error', call: command.call, message: String(error.message || error) });
+    emit({
+      event: 'error', call: command.call, message: String(error.message || error),
+      details: error.details,
+    });
   }
 });
 
 server.listen(Number(args.port || 0), '127.0.0.1').then((httpServer) => {
-  emit({ event: 'listening', port: httpServer.address().port });
+  emit({ event: 'listening', port: httpServer.address().port, protocols });
 });
