@@ -10,7 +10,6 @@ active firmware slot and starts it again when it asks to restart.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import threading
 import time
@@ -26,16 +25,19 @@ import ukscp
 from tests.e2e.conftest import RunningCharger, start_charger
 from tests.firmware_support import (
     FirmwareServer,
+    forge_slot,
+    install_slot,
     make_root,
     make_signer,
     package_wheel,
+    rerecord,
     sign,
     wheel_filename,
     write_root,
 )
 from tests.integration.test_ocpp16_support import CsmsServer, running_csms
 from ukscp.ocpp.meter_values import ocpp_time
-from ukscp.security.firmware_slots import FirmwareSlots, SlotPointer
+from ukscp.security.firmware_slots import FirmwareSlots
 
 pytestmark = pytest.mark.e2e
 
@@ -47,6 +49,7 @@ NEW = f"{_base.major}.{_base.minor}.{_base.micro + 1}"
 ROOT = make_root()
 _now = datetime.now(UTC)
 SIGNER = make_signer(ROOT, not_before=_now - timedelta(days=1), not_after=_now + timedelta(days=30))
+ATTACKER = make_signer(make_root("Attacker Root"), common_name="Attacker Signing")
 
 
 class Output:
@@ -124,20 +127,8 @@ def boot_versions(csms: CsmsServer) -> list[str]:
 def install_directly(data: Path, wheel: bytes, request_id: int) -> FirmwareSlots:
     """A slot as the installer leaves it just before its restart (the installer's own calls)."""
     slots = FirmwareSlots(data)
-    download = slots.incoming / f"request-{request_id}.part"
-    download.write_bytes(wheel)
-    slot, staged = slots.stage(download, wheel_filename(NEW))
-    site_digest = slots.make_runnable(slot, staged)
-    slots.switch(
-        SlotPointer(
-            slot=slot,
-            version=NEW,
-            wheel=staged.name,
-            sha256=hashlib.sha256(wheel).hexdigest(),
-            request_id=request_id,
-            installed_at=datetime.now(UTC).isoformat(),
-            site_sha256=site_digest,
-        )
+    install_slot(
+        slots, wheel, NEW, signer=SIGNER, request_id=request_id, installed_at=datetime.now(UTC)
     )
     return slots
 
@@ -259,5 +250,70 @@ async def test_a_new_firmware_that_never_becomes_ready_is_stopped_and_replaced(
         log = (await asyncio.to_thread(charger.client.get, "/api/v1/security-log")).json()
         failed = [r for r in log if r["type"] == "UpdateRejected"]
         assert failed and "was not ready after 3 s" in failed[0]["info"]
+    finally:
+        assert await asyncio.to_thread(charger.stop) == 0
+
+
+def _rewrite_files(slots: FirmwareSlots) -> str:
+    """Change a file of the slot, then make site.json and active.json agree with it."""
+    active = slots.active()
+    assert active is not None
+    target = slots.site_dir(active.slot) / "ukscp" / "app.py"
+    target.write_text(target.read_text() + "\n# the attacker's code\n")
+    rerecord(slots)
+    return "not the signed wheel's files: changed: ukscp/app.py"
+
+
+def _replace_everything(slots: FirmwareSlots) -> str:
+    """The attacker's own wheel, signed with their own certificate, every digest made to agree."""
+    evil = package_wheel(NEW, changes={"app.py": b"raise SystemExit('the attacker ran')\n"})
+    forge_slot(slots, evil, certificate=ATTACKER.pem, signature=sign(ATTACKER, evil))
+    return (
+        "not signed by the manufacturer: the signing certificate"
+        " CN=Attacker Signing,O=Example Chargers Ltd does not chain to the manufacturer root"
+    )
+
+
+@pytest.mark.parametrize("attack", [_rewrite_files, _replace_everything], ids=["files", "whole"])
+async def test_a_slot_rewritten_with_consistent_digests_is_refused_and_the_charger_falls_back(
+    tmp_path: Path, csms: CsmsServer, attack: Callable[[FirmwareSlots], str]
+) -> None:
+    data = tmp_path / "data"
+    slots = install_directly(data, package_wheel(NEW), request_id=45)
+    words = attack(slots)
+    active = slots.active()
+    assert active is not None and slots.verify(active) == []  # the recorded digests agree
+    charger, _ = await boot(data, charger_config(tmp_path, csms))
+    try:
+        await until(lambda: (45, "InstallVerificationFailed") in statuses(csms), "the report")
+        assert boot_versions(csms) == [RUNNING]  # the installed package runs, not the slot
+        assert slots.active() is None  # the pointer went back
+        log = (await asyncio.to_thread(charger.client.get, "/api/v1/security-log")).json()
+        refused = [r for r in log if r["type"] == "IntegrityCheckFailed"]
+        assert refused and refused[0]["critical"] is True
+        assert f"slot b (ukscp {NEW}) failed its boot check: " in refused[0]["info"]
+        assert words in refused[0]["info"]
+        assert f"booting the installed package (ukscp {RUNNING})" in refused[0]["info"]
+    finally:
+        assert await asyncio.to_thread(charger.stop) == 0
+
+
+async def test_with_no_root_provisioned_the_launcher_boots_no_slot_and_says_why(
+    tmp_path: Path, csms: CsmsServer
+) -> None:
+    data = tmp_path / "data"
+    slots = install_directly(data, package_wheel(NEW), request_id=46)
+    config = charger_config(tmp_path, csms)
+    config.write_text(
+        "\n".join(line for line in config.read_text().splitlines() if "updates" not in line)
+    )
+    charger, _ = await boot(data, config)
+    try:
+        await until(lambda: (46, "InstallVerificationFailed") in statuses(csms), "the report")
+        assert boot_versions(csms) == [RUNNING]
+        assert slots.active() is None
+        log = (await asyncio.to_thread(charger.client.get, "/api/v1/security-log")).json()
+        refused = [r for r in log if r["type"] == "IntegrityCheckFailed"]
+        assert refused and "no manufacturer root certificate is provisioned" in refused[0]["info"]
     finally:
         assert await asyncio.to_thread(charger.stop) == 0
