@@ -353,7 +353,12 @@ class FirmwareInstaller:
             problem = f"{request.location!r} does not name a wheel (.whl) file"
         if problem is not None:
             return self._refuse(request, UpdateAnswer.REJECTED, problem)
-        installing = (FirmwareStatus.INSTALLING, FirmwareStatus.INSTALLED)
+        # Past the switch of the slot pointer there is nothing left to cancel.
+        installing = (
+            FirmwareStatus.INSTALLING,
+            FirmwareStatus.INSTALL_REBOOTING,
+            FirmwareStatus.INSTALLED,
+        )
         if self.busy and self._job is not None and self._job.status in installing:
             return self._refuse(
                 request, UpdateAnswer.REJECTED, "another firmware is being installed"
