@@ -115,6 +115,13 @@ async def test_unknown_components_variables_and_attribute_types_are_named_as_suc
     assert target["attribute_status"] == "NotSupportedAttributeType"
     assert await set_one(csms, "NoSuchCtrlr", "X", "1") == "UnknownComponent"
     assert await set_one(csms, "OCPPCommCtrlr", "NoSuchVariable", "1") == "UnknownVariable"
+    # No component here has instances: one that names an instance is another component.
+    elsewhere = {
+        "component": {"name": "OCPPCommCtrlr", "instance": "x"},
+        "variable": {"name": "HeartbeatInterval"},
+    }
+    answer = await csms.call(call.GetVariables(get_variable_data=[elsewhere]))
+    assert answer.get_variable_result[0]["attribute_status"] == "UnknownComponent"
 
 
 async def test_the_heartbeat_interval_set_over_ocpp_is_used(

@@ -17,13 +17,15 @@ Act = Callable[[Name, str, str | None], tuple[str, str | None]]
 
 
 def _name(item: Mapping[str, Any]) -> tuple[Name, bool]:
+    """The variable's name, and whether its component is one this charger does not have."""
     component = item.get("component", {})
     variable = item.get("variable", {})
     name = Name(
         str(component.get("name", "")), str(variable.get("name", "")), variable.get("instance")
     )
-    # Every component of this charger belongs to the station, none to an EVSE.
-    return name, "evse" in component
+    # Every component of this charger belongs to the station, none to an EVSE, and
+    # none has instances: any other address names a component it does not have.
+    return name, "evse" in component or component.get("instance") is not None
 
 
 def variable_results(
@@ -36,9 +38,9 @@ def variable_results(
     """
     answers: list[dict[str, Any]] = []
     for item in items:
-        name, on_evse = _name(item)
+        name, elsewhere = _name(item)
         kind = str(item.get("attribute_type") or "Actual")
-        if on_evse:
+        if elsewhere:
             status, value = UNKNOWN_COMPONENT, None
         else:
             wanted = str(item.get("attribute_value", "")) if setting else None
