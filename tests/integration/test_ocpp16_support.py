@@ -153,6 +153,16 @@ class CentralSystemCp(RecordingCsms, OcppChargePoint):
         self._record("SignedFirmwareStatusNotification", payload)
         return call_result.SignedFirmwareStatusNotification()
 
+    @on("FirmwareStatusNotification")
+    def on_firmware_status(self, **payload: Any) -> Any:
+        self._record("FirmwareStatusNotification", payload)
+        return call_result.FirmwareStatusNotification()
+
+    @on("DiagnosticsStatusNotification")
+    def on_diagnostics_status(self, **payload: Any) -> Any:
+        self._record("DiagnosticsStatusNotification", payload)
+        return call_result.DiagnosticsStatusNotification()
+
 
 @dataclass
 class CsmsServer:
@@ -271,6 +281,7 @@ class FakePort:
     resets: list[bool] = field(default_factory=list)
     delay_max_s: int = 600
     limits: list[Limit | None] = field(default_factory=list)
+    operative: bool = True
 
     def snapshot(self) -> ChargerSnapshot:
         connected = self.pilot_state in ("B", "C", "D")
@@ -308,6 +319,9 @@ class FakePort:
 
     def set_ocpp_limit(self, limit: Limit | None) -> None:
         self.limits.append(limit)
+
+    def set_operative(self, operative: bool) -> None:
+        self.operative = operative
 
     # What the EVSE controller would publish.
     def plug(self, bus: EventBus, clock: VirtualClock, session_id: str = "s1") -> None:

@@ -14,6 +14,8 @@ requests land on the charger:
   delay's policy judges them by their source.
 * The random delay's maximum is set with source ``ocpp`` (regulation 11's
   remote setting; it lands in the security log through the gate's event).
+* ChangeAvailability Inoperative holds the current at 0 A in its own slot
+  until the CSMS makes the charger Operative again (see :meth:`set_operative`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ukscp.regulation.delay_gate import RandomDelayGate
 
 OCPP_SLOT = "ocpp"
 REMOTE_STOP_SLOT = "ocpp_remote_stop"
+AVAILABILITY_SLOT = "ocpp_availability"
 OCPP_SOURCE = "ocpp"
 
 
@@ -103,6 +106,42 @@ class AppChargerPort:
     def set_random_delay_max_s(self, seconds: int) -> None:
         """Set the gate's maximum with source ``ocpp``."""
         self._gate.set_max_duration(seconds, source=OCPP_SOURCE)
+
+    def set_operative(self, operative: bool) -> None:
+        """Out of service: 0 A in the availability slot; back in service: the slot cleared.
+
+        Taking the charger out of service is an operator's stop for this one
+        charger, like RemoteStopTransaction above, and is applied the same way:
+        at once, with the owner's authority (``LimitSource.OWNER``), which the
+        randomised delay's ``by_source`` policy does not delay (policy ``always``
+        delays it, as it does the remote stop: EVerest's behaviour). Source
+        ``ocpp`` would be wrong here: its row delays every change, because it is
+        about one schedule many chargers follow at the same moment; a charger
+        that answered Accepted and reports Unavailable must not go on charging
+        for up to 30 minutes. (Usually nothing flows then anyway: with a
+        transaction running the change is Scheduled for the transaction's end.)
+
+        Putting it back in service is judged as the CSMS's decision (source
+        ``ocpp``), not the owner's: a CSMS can put a whole fleet back in service
+        in one go, so the start of charging that follows is a relevant time the
+        delay applies to, as for any OCPP-driven start (regulation 11).
+        """
+        if operative:
+            self._arbiter.clear(
+                AVAILABILITY_SLOT,
+                cause=Limit(
+                    0, LimitSource.OCPP, "put back in service by the CSMS (ChangeAvailability)"
+                ),
+            )
+        else:
+            self._arbiter.set(
+                AVAILABILITY_SLOT,
+                Limit(
+                    0,
+                    LimitSource.OWNER,
+                    "taken out of service by the CSMS (ChangeAvailability Inoperative)",
+                ),
+            )
 
     def set_ocpp_limit(self, limit: Limit | None) -> None:
         """The limit of the CSMS's charging profiles, or None to lift it."""

@@ -124,6 +124,7 @@ class LogUploads:
         self._timeout_s = timeout_s
         self._pending: _Request | None = None
         self._task: asyncio.Task[None] | None = None
+        self._running_id: int | None = None
 
     def accept(
         self,
@@ -160,8 +161,19 @@ class LogUploads:
         if pending is None or pending.request_id != request_id:
             return None
         self._pending = None
+        self._running_id = pending.request_id
         self._task = asyncio.get_running_loop().create_task(self._upload(pending))
         return self._task
+
+    def current(self) -> tuple[str, int | None]:
+        """The upload's status now, for a triggered LogStatusNotification: ``(status, requestId)``.
+
+        Uploading (with the GetLog's requestId) while an upload runs; Idle, without
+        a requestId, when none does (1.6 security whitepaper, 2.0.1 N01 and F06).
+        """
+        if self._task is not None and not self._task.done():
+            return "Uploading", self._running_id
+        return "Idle", None
 
     async def _upload(self, pending: _Request) -> None:
         await self._notify("Uploading", pending.request_id)

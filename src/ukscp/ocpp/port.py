@@ -65,6 +65,14 @@ class ChargerPort(Protocol):
         """Impose (or, with None, lift) the limit of the CSMS's charging profiles."""
         ...
 
+    def set_operative(self, operative: bool) -> None:
+        """ChangeAvailability: take the charger out of service (False) or put it back.
+
+        Out of service, the EVSE offers no current until put back, whatever else
+        allows; back in service, charging resumes as the other limits allow.
+        """
+        ...
+
 
 class KeyValueStore(Protocol):
     """Durable settings (the charger's :class:`~ukscp.settings_store.SettingsStore`)."""

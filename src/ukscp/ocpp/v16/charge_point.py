@@ -54,6 +54,22 @@ class CsmsRequests(Protocol):
         """GetConfiguration: ``(configuration_key entries, unknown_key names)``."""
         ...
 
+    def change_availability(self, connector_id: int, kind: str) -> str:
+        """ChangeAvailability (Operative or Inoperative): Accepted, Rejected or Scheduled."""
+        ...
+
+    def trigger_message(self, requested: str, connector_id: int | None) -> str:
+        """TriggerMessage: Accepted, Rejected or NotImplemented."""
+        ...
+
+    def extended_trigger_message(self, requested: str, connector_id: int | None) -> str:
+        """ExtendedTriggerMessage (security whitepaper): Accepted, Rejected or NotImplemented."""
+        ...
+
+    def after_trigger_message(self, requested: str) -> None:
+        """Send the message an accepted (Extended)TriggerMessage asked for."""
+        ...
+
     def get_log(
         self,
         log_type: str,
@@ -167,7 +183,34 @@ class ChargePoint16(ChargePointBase):  # type: ignore[misc]  # the library is un
             unknown_key=unknown or None,
         )
 
+    @on("ChangeAvailability")
+    def on_change_availability(self, connector_id: int, type: str, **_: Any) -> Any:
+        status = self._requests.change_availability(connector_id, type)
+        return result("ChangeAvailability", status=status)
+
+    @on("TriggerMessage")
+    def on_trigger_message(
+        self, requested_message: str, connector_id: int | None = None, **_: Any
+    ) -> Any:
+        status = self._requests.trigger_message(requested_message, connector_id)
+        return result("TriggerMessage", status=status)
+
+    @after("TriggerMessage")
+    def after_trigger_message(self, requested_message: str, **_: Any) -> None:
+        self._requests.after_trigger_message(requested_message)
+
     # -- Security whitepaper -----------------------------------------------------------
+
+    @on("ExtendedTriggerMessage")
+    def on_extended_trigger_message(
+        self, requested_message: str, connector_id: int | None = None, **_: Any
+    ) -> Any:
+        status = self._requests.extended_trigger_message(requested_message, connector_id)
+        return result("ExtendedTriggerMessage", status=status)
+
+    @after("ExtendedTriggerMessage")
+    def after_extended_trigger_message(self, requested_message: str, **_: Any) -> None:
+        self._requests.after_trigger_message(requested_message)
 
     @on("GetLog")
     def on_get_log(

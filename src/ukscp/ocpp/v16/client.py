@@ -12,7 +12,8 @@ One long-lived :class:`OcppClient16` per charger. It
   order whenever the CSMS is reachable, so nothing the charger does waits on
   the network (regulation 7);
 * answers the CSMS's requests (remote start/stop, reset, configuration, GetLog,
-  smart charging) through the narrow :class:`~ukscp.ocpp.port.ChargerPort`.
+  smart charging, ChangeAvailability, TriggerMessage and ExtendedTriggerMessage)
+  through the narrow :class:`~ukscp.ocpp.port.ChargerPort`.
 
 Each connection gets a fresh :class:`~ukscp.ocpp.v16.charge_point.ChargePoint16`
 from the ``ocpp`` library; everything that outlives a connection lives here.
@@ -40,14 +41,29 @@ from ukscp.events import (
     SessionEnded,
     SessionStarted,
 )
+from ukscp.ocpp.availability import Availability
 from ukscp.ocpp.firmware import STATUS_16, FirmwareUpdates
 from ukscp.ocpp.link import CsmsLink, CsmsRefused
 from ukscp.ocpp.log_upload import LogUploads
-from ukscp.ocpp.meter_values import SAMPLE_CLOCK, SAMPLE_PERIODIC, next_aligned, ocpp_time
+from ukscp.ocpp.meter_values import (
+    ENERGY_IMPORT,
+    SAMPLE_CLOCK,
+    SAMPLE_PERIODIC,
+    next_aligned,
+    ocpp_time,
+)
 from ukscp.ocpp.port import ChargerPort, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue, QueuedMessage
 from ukscp.ocpp.security_keys import SecurityKeys
 from ukscp.ocpp.transport import CsmsTransport
+from ukscp.ocpp.trigger import (
+    READING_CONTEXT,
+    Triggerable,
+    Triggers,
+    TriggerTarget,
+    firmware_status_now,
+    send_live,
+)
 from ukscp.ocpp.v16 import configuration as cfg
 from ukscp.ocpp.v16._lib import request
 from ukscp.ocpp.v16.charge_point import ChargePoint16
@@ -55,7 +71,7 @@ from ukscp.ocpp.v16.configuration import Configuration, ExternalKey
 from ukscp.ocpp.v16.meter_values import meter_value
 from ukscp.ocpp.v16.sender import QueueSender16, id_tag_status
 from ukscp.ocpp.v16.smart import SmartChargingHandler
-from ukscp.ocpp.v16.status import connector_status
+from ukscp.ocpp.v16.status import NO_ERROR, connector_status, core_firmware_status
 from ukscp.ocpp.v16.transactions import (
     OpenTransaction,
     TransactionState,
@@ -153,6 +169,11 @@ class OcppClient16:
             timeout_s=self._options.upload_timeout_s,
         )
         self._transactions = TransactionState(store)
+        self._status_dirty = asyncio.Event()
+        # Before the charger starts: a charger taken out of service stays out after a restart.
+        self._availability = Availability(store, port, self._availability_changed)
+        self._waiting_session = False  # an EV plugged in while out of service
+        self._installer = firmware
         self._firmware = (
             None
             if firmware is None
@@ -167,7 +188,7 @@ class OcppClient16:
             )
         )
         self._stopping = asyncio.Event()
-        self._status_dirty = asyncio.Event()
+        self._boot_alarm = Alarm(clock)
         self._heartbeat_alarm = Alarm(clock)
         self._sample_alarm = Alarm(clock)
         self._aligned_alarm = Alarm(clock)
@@ -175,6 +196,7 @@ class OcppClient16:
         self._authorize_first: set[str] = set()  # transactions to Authorize before starting
         self._pending_remote: tuple[str, float] | None = None  # (id tag, monotonic deadline)
         self._background: set[asyncio.Task[Any]] = set()
+        self._triggers = Triggers(self._spawn)
         if smart_charging is not None:
             smart_charging.attach(self)
         self._end_stale_transaction()
@@ -201,6 +223,11 @@ class OcppClient16:
     def transaction(self) -> OpenTransaction | None:
         """The open transaction, if any."""
         return self._transactions.current
+
+    @property
+    def operative(self) -> bool:
+        """False while the CSMS has the charger out of service (ChangeAvailability)."""
+        return self._availability.operative
 
     @property
     def online(self) -> bool:
@@ -249,6 +276,7 @@ class OcppClient16:
         """
         self._transactions.forget()
         self._security.forget()
+        self._availability.forget()
         if self._smart is not None:
             self._smart.forget()
         return self._queue.discard_all()
@@ -293,16 +321,23 @@ class OcppClient16:
         self._link.registered()
         await asyncio.gather(self._heartbeat_loop(), self._status_loop(), self._sender.run())
 
-    async def _boot(self) -> None:
-        """BootNotification until Accepted, waiting the interval the CSMS gives in between."""
+    def _boot_message(self) -> Any:
         boot = self._options.boot
-        message = request(
+        return request(
             "BootNotification",
             charge_point_vendor=boot.vendor,
             charge_point_model=boot.model,
             charge_point_serial_number=boot.serial_number,
             firmware_version=boot.firmware_version,
         )
+
+    async def _boot(self) -> None:
+        """BootNotification until Accepted, waiting the interval the CSMS gives in between.
+
+        A TriggerMessage(BootNotification) cuts the wait short (section 4.2: not
+        earlier "unless requested to do so with a TriggerMessage.req").
+        """
+        message = self._boot_message()
         while True:
             try:
                 answer = await self._link.call(message)
@@ -318,7 +353,7 @@ class OcppClient16:
                 return
             wait = interval if interval > 0 else self._options.boot_retry_s
             _log.info("BootNotification %s: trying again in %s s", status, wait)
-            await self._clock.sleep(wait)
+            await self._boot_alarm.sleep(wait)
 
     async def _heartbeat_loop(self) -> None:
         last = self._clock.monotonic()
@@ -333,23 +368,34 @@ class OcppClient16:
             await self._heartbeat_alarm.sleep(remaining if interval > 0 else _IDLE_S)
 
     async def _status_loop(self) -> None:
-        """StatusNotification for the charger (0) once, then connector 1 on every change."""
-        with contextlib.suppress(CsmsRefused, TimeoutError):
-            await self._link.call(self._status_message(0, "Available", "NoError"))
-        last: tuple[str, str] | None = None
+        """StatusNotification for the charger (0) and connector 1, at first and on every change."""
+        sent: dict[int, tuple[str, str]] = {}
         while True:
             self._status_dirty.clear()
-            current = connector_status(
-                self._port.snapshot(), self._transactions.current is not None, self._finished
-            )
-            if current != last:
+            for connector_id, current in self._statuses().items():
+                if sent.get(connector_id) == current:
+                    continue
                 try:
-                    await self._link.call(self._status_message(CONNECTOR_ID, *current))
+                    await self._link.call(self._status_message(connector_id, *current))
                 except (CsmsRefused, TimeoutError) as exc:
                     _log.warning("StatusNotification refused: %s", exc)
-                last = current  # even if refused: do not loop on a CSMS that refuses it
+                # Even if refused: do not loop on a CSMS that refuses it.
+                sent[connector_id] = current
             if not self._status_dirty.is_set():
                 await self._status_dirty.wait()
+
+    def _statuses(self) -> dict[int, tuple[str, str]]:
+        """``(status, error code)`` now of the charge point (0) and of connector 1."""
+        operative = self._availability.operative
+        return {
+            0: ("Available" if operative else "Unavailable", NO_ERROR),
+            CONNECTOR_ID: connector_status(
+                self._port.snapshot(),
+                self._transactions.current is not None,
+                self._finished,
+                operative,
+            ),
+        }
 
     def _status_message(self, connector_id: int, status: str, error: str) -> Any:
         return request(
@@ -434,12 +480,18 @@ class OcppClient16:
         self._finished = False
         if self._transactions.current is not None:
             self._end_transaction("Other", event.at, event.energy_register_wh)
+        if not self._availability.operative:
+            # Out of service: no transaction starts (it may when made Operative again).
+            self._waiting_session = True
+            self._status_dirty.set()
+            return
         id_tag, remote = self._take_pending_remote_start()
         self._begin_transaction(
             event.session_id, id_tag, event.energy_register_wh, event.at, authorize=not remote
         )
 
     def _on_session_ended(self, event: SessionEnded) -> None:
+        self._waiting_session = False
         if self._transactions.current is not None:
             snapshot = self._port.snapshot()
             self._end_transaction("EVDisconnected", event.at, snapshot.energy_import_wh)
@@ -465,6 +517,7 @@ class OcppClient16:
         self._authorize_first.discard(transaction.ref)
         self._finished = self._port.snapshot().ev_connected
         self._transaction_changed()
+        self._availability.transaction_ended()  # a Scheduled Inoperative applies now
 
     def _transaction_changed(self) -> None:
         self._sender.wake()
@@ -499,7 +552,7 @@ class OcppClient16:
         request still starts charging, within that transaction: the CSMS relays
         the owner's "charge now".
         """
-        if connector_id not in (None, CONNECTOR_ID):
+        if connector_id not in (None, CONNECTOR_ID) or not self._availability.operative:
             return "Rejected"
         if (
             charging_profile is not None
@@ -530,6 +583,137 @@ class OcppClient16:
         snapshot = self._port.snapshot()
         self._end_transaction("Remote", self._clock.now(), snapshot.energy_import_wh)
         return "Accepted"
+
+    def change_availability(self, connector_id: int, kind: str) -> str:
+        """ChangeAvailability (section 5.2): connector 0 (the charge point) or 1 alike.
+
+        Inoperative while a transaction runs is Scheduled for its end.
+        """
+        if connector_id not in (0, CONNECTOR_ID):
+            return "Rejected"
+        return self._availability.change(
+            kind == "Operative", transaction_open=self._transactions.current is not None
+        )
+
+    def _availability_changed(self) -> None:
+        self._status_dirty.set()
+        snapshot = self._port.snapshot()
+        if (
+            self._availability.operative
+            and self._waiting_session
+            and self._transactions.current is None
+            and snapshot.ev_connected
+        ):
+            # Back in service with the EV still plugged in: its session starts now,
+            # as at a plug-in.
+            self._waiting_session = False
+            self._begin_transaction(
+                snapshot.session_id,
+                self._options.local_id_tag,
+                snapshot.energy_import_wh,
+                self._clock.now(),
+                authorize=True,
+            )
+
+    def trigger_message(self, requested: str, connector_id: int | None) -> str:
+        """Core TriggerMessage (section 5.17): Accepted, Rejected or NotImplemented."""
+        return self._triggers.answer(
+            self._core_triggers(),
+            requested,
+            TriggerTarget(connector_id),
+            target_exists=connector_id in (None, 0, CONNECTOR_ID),
+        )
+
+    def extended_trigger_message(self, requested: str, connector_id: int | None) -> str:
+        """ExtendedTriggerMessage (security whitepaper): as TriggerMessage, plus the log upload.
+
+        SignChargePointCertificate is NotImplemented: this charger does not make
+        its own key pair and CSR (SignCertificate), so it cannot honour it.
+        """
+        return self._triggers.answer(
+            self._extended_triggers(),
+            requested,
+            TriggerTarget(connector_id),
+            target_exists=connector_id in (None, 0, CONNECTOR_ID),
+        )
+
+    def after_trigger_message(self, requested: str) -> None:
+        """Send the message an accepted (Extended)TriggerMessage asked for."""
+        self._triggers.after(requested)
+
+    def _common_triggers(self) -> dict[str, Triggerable]:
+        return {
+            "BootNotification": Triggerable(self._trigger_boot),
+            "Heartbeat": Triggerable(self._trigger_heartbeat),
+            "MeterValues": Triggerable(self._trigger_meter_values),
+            "StatusNotification": Triggerable(self._trigger_status),
+        }
+
+    def _core_triggers(self) -> dict[str, Triggerable]:
+        return {
+            **self._common_triggers(),
+            "FirmwareStatusNotification": Triggerable(self._trigger_core_firmware_status),
+            # GetDiagnostics is not offered (GetLog is): never uploading, always Idle.
+            "DiagnosticsStatusNotification": Triggerable(self._trigger_diagnostics_status),
+        }
+
+    def _extended_triggers(self) -> dict[str, Triggerable]:
+        return {
+            **self._common_triggers(),
+            # The whitepaper: FirmwareStatusNotification here means its
+            # SignedFirmwareStatusNotification (the signed update's progress).
+            "FirmwareStatusNotification": Triggerable(self._trigger_signed_firmware_status),
+            "LogStatusNotification": Triggerable(self._trigger_log_status),
+        }
+
+    async def _trigger_boot(self, _: TriggerTarget) -> None:
+        if not self._link.online:
+            self._boot_alarm.wake()  # Pending or Rejected: the boot loop sends it now
+            return
+        answer = await send_live(self._link, self._boot_message())
+        if answer is not None and str(answer.status) == "Accepted" and int(answer.interval) > 0:
+            self._config.set_value(cfg.HEARTBEAT_INTERVAL, str(int(answer.interval)))
+
+    async def _trigger_heartbeat(self, _: TriggerTarget) -> None:
+        await send_live(self._link, request("Heartbeat"))
+
+    async def _trigger_status(self, target: TriggerTarget) -> None:
+        """The status now, sent even if unchanged; no connector named: both (section 5.17)."""
+        for connector_id, (status, error) in self._statuses().items():
+            if target.evse_id in (None, connector_id):
+                await send_live(self._link, self._status_message(connector_id, status, error))
+
+    async def _trigger_meter_values(self, target: TriggerTarget) -> None:
+        """The latest reading of every MeterValuesSampledData measurand (section 5.17)."""
+        measurands = self._config.measurands(cfg.METER_VALUES_SAMPLED_DATA) or (ENERGY_IMPORT,)
+        value = meter_value(self._port.snapshot(), measurands, READING_CONTEXT, self._clock.now())
+        connector_id = CONNECTOR_ID if target.evse_id is None else target.evse_id
+        transaction_id = self.transaction_id() if connector_id == CONNECTOR_ID else None
+        message = request(
+            "MeterValues",
+            connector_id=connector_id,
+            transaction_id=transaction_id,
+            meter_value=[value],
+        )
+        await send_live(self._link, message)
+
+    async def _trigger_core_firmware_status(self, _: TriggerTarget) -> None:
+        status, _request_id = firmware_status_now(self._installer)
+        message = request("FirmwareStatusNotification", status=core_firmware_status(status))
+        await send_live(self._link, message)
+
+    async def _trigger_signed_firmware_status(self, _: TriggerTarget) -> None:
+        status, request_id = firmware_status_now(self._installer)
+        message = request(STATUS_16, status=status, request_id=request_id)
+        await send_live(self._link, message)
+
+    async def _trigger_diagnostics_status(self, _: TriggerTarget) -> None:
+        await send_live(self._link, request("DiagnosticsStatusNotification", status="Idle"))
+
+    async def _trigger_log_status(self, _: TriggerTarget) -> None:
+        status, request_id = self._uploads.current()
+        message = request("LogStatusNotification", status=status, request_id=request_id)
+        await send_live(self._link, message)
 
     def reset(self, kind: str) -> str:
         """Always accepted: the charger can always restart."""

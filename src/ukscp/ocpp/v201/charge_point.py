@@ -118,6 +118,20 @@ class CsmsRequests(Protocol):
         """UpdateFirmware (the request as on the wire, camelCase): status."""
         ...
 
+    def change_availability(
+        self, operational_status: str, evse_id: int | None, connector_id: int | None
+    ) -> str:
+        """ChangeAvailability: Accepted, Rejected or Scheduled."""
+        ...
+
+    def trigger_message(self, requested: str, evse_id: int | None, connector_id: int | None) -> str:
+        """TriggerMessage: Accepted, Rejected or NotImplemented."""
+        ...
+
+    def after_trigger_message(self, requested: str) -> None:
+        """Send the message an accepted TriggerMessage asked for."""
+        ...
+
     def after_update_firmware(self, request_id: int) -> None:
         """Start the download and install of an accepted UpdateFirmware."""
         ...
@@ -172,6 +186,32 @@ class ChargePoint201(ChargePointBase):  # type: ignore[misc]  # the library is u
     @after("Reset")
     def after_reset(self, type: str, **_: Any) -> None:
         self._requests.after_reset(type)
+
+    # -- Availability (G03, G04) and TriggerMessage (F06) ----------------------------------
+
+    @on("ChangeAvailability")
+    def on_change_availability(
+        self, operational_status: str, evse: dict[str, Any] | None = None, **_: Any
+    ) -> Any:
+        evse = evse or {}
+        status = self._requests.change_availability(
+            operational_status, evse.get("id"), evse.get("connector_id")
+        )
+        return result("ChangeAvailability", status=status)
+
+    @on("TriggerMessage")
+    def on_trigger_message(
+        self, requested_message: str, evse: dict[str, Any] | None = None, **_: Any
+    ) -> Any:
+        evse = evse or {}
+        status = self._requests.trigger_message(
+            requested_message, evse.get("id"), evse.get("connector_id")
+        )
+        return result("TriggerMessage", status=status)
+
+    @after("TriggerMessage")
+    def after_trigger_message(self, requested_message: str, **_: Any) -> None:
+        self._requests.after_trigger_message(requested_message)
 
     # -- Device model (B06, B05, B07) ------------------------------------------------------
 

@@ -16,7 +16,8 @@ One long-lived :class:`OcppClient201` per charger, the 2.0.1 sibling of
   queue first; the version-neutral :class:`~ukscp.ocpp.sender.QueueSender`
   delivers them in order whenever the CSMS is reachable (regulation 7);
 * answers the CSMS's requests (remote start/stop, reset, device model, GetLog,
-  smart charging) through the narrow :class:`~ukscp.ocpp.port.ChargerPort`.
+  smart charging, ChangeAvailability G03/G04, TriggerMessage F06) through the
+  narrow :class:`~ukscp.ocpp.port.ChargerPort`.
 
 Each connection gets a fresh :class:`~ukscp.ocpp.v201.charge_point.ChargePoint201`;
 everything that outlives a connection lives here.
@@ -44,6 +45,7 @@ from ukscp.events import (
     SessionEnded,
     SessionStarted,
 )
+from ukscp.ocpp.availability import REJECTED, Availability
 from ukscp.ocpp.firmware import STATUS_201, FirmwareUpdates
 from ukscp.ocpp.link import CsmsLink, CsmsRefused
 from ukscp.ocpp.log_upload import LogUploads
@@ -63,6 +65,14 @@ from ukscp.ocpp.queue import MessageQueue, QueuedMessage
 from ukscp.ocpp.security_keys import SecurityKeys
 from ukscp.ocpp.sender import QueueSender
 from ukscp.ocpp.transport import CsmsTransport
+from ukscp.ocpp.trigger import (
+    READING_CONTEXT,
+    Triggerable,
+    Triggers,
+    TriggerTarget,
+    firmware_status_now,
+    send_live,
+)
 from ukscp.ocpp.v201 import device_model as dm
 from ukscp.ocpp.v201._lib import request
 from ukscp.ocpp.v201.charge_point import ChargePoint201
@@ -176,6 +186,11 @@ class OcppClient201:
             timeout_s=self._options.upload_timeout_s,
         )
         self._transactions = TransactionState(store)
+        self._status_dirty = asyncio.Event()
+        # Before the charger starts: a station taken out of service stays out after a restart.
+        self._availability = Availability(store, port, self._availability_changed)
+        self._waiting_session = False  # an EV plugged in while out of service
+        self._installer = firmware
         self._firmware = (
             None
             if firmware is None
@@ -190,7 +205,7 @@ class OcppClient201:
             )
         )
         self._stopping = asyncio.Event()
-        self._status_dirty = asyncio.Event()
+        self._boot_alarm = Alarm(clock)
         self._heartbeat_alarm = Alarm(clock)
         self._sample_alarm = Alarm(clock)
         self._aligned_alarm = Alarm(clock)
@@ -200,6 +215,7 @@ class OcppClient201:
         self._profile_requests: dict[int, dict[int, list[dict[str, Any]]]] = {}
         self._report_requests: set[int] = set()
         self._background: set[asyncio.Task[Any]] = set()
+        self._triggers = Triggers(self._spawn)
         if smart_charging is not None:
             smart_charging.attach(self)
         self._end_stale_transaction()
@@ -226,6 +242,11 @@ class OcppClient201:
     def transaction(self) -> OpenTransaction | None:
         """The open transaction, if any."""
         return self._transactions.current
+
+    @property
+    def operative(self) -> bool:
+        """False while the CSMS has the station out of service (G03/G04)."""
+        return self._availability.operative
 
     @property
     def online(self) -> bool:
@@ -268,6 +289,7 @@ class OcppClient201:
         """
         self._transactions.forget()
         self._security.forget()
+        self._availability.forget()
         if self._smart is not None:
             self._smart.forget()
         return self._queue.discard_all()
@@ -340,10 +362,11 @@ class OcppClient201:
                 if interval > 0:
                     self._model.set_value(dm.HEARTBEAT_INTERVAL, str(interval))
                 return
-            # Pending (B02) or Rejected (B03): nothing else is sent until accepted.
+            # Pending (B02) or Rejected (B03): nothing else is sent until accepted,
+            # unless triggered (F06: a triggered BootNotification cuts the wait short).
             wait = interval if interval > 0 else self._options.boot_retry_s
             _log.info("BootNotification %s: trying again in %s s", status, wait)
-            await self._clock.sleep(wait)
+            await self._boot_alarm.sleep(wait)
 
     async def _heartbeat_loop(self) -> None:
         last = self._clock.monotonic()
@@ -362,22 +385,24 @@ class OcppClient201:
         last: str | None = None
         while True:
             self._status_dirty.clear()
-            current = connector_status(self._port.snapshot())
+            current = connector_status(self._port.snapshot(), self._availability.operative)
             if current != last:
-                message = request(
-                    "StatusNotification",
-                    timestamp=ocpp_time(self._clock.now()),
-                    connector_status=current,
-                    evse_id=EVSE_ID,
-                    connector_id=CONNECTOR_ID,
-                )
                 try:
-                    await self._link.call(message)
+                    await self._link.call(self._status_message(current))
                 except (CsmsRefused, TimeoutError) as exc:
                     _log.warning("StatusNotification refused: %s", exc)
                 last = current  # even if refused: do not loop on a CSMS that refuses it
             if not self._status_dirty.is_set():
                 await self._status_dirty.wait()
+
+    def _status_message(self, status: str) -> Any:
+        return request(
+            "StatusNotification",
+            timestamp=ocpp_time(self._clock.now()),
+            connector_status=status,
+            evse_id=EVSE_ID,
+            connector_id=CONNECTOR_ID,
+        )
 
     async def _before_sending(self, message: QueuedMessage, payload: dict[str, Any]) -> None:
         """Authorize the owner's token just before the start of a session begun online (C01)."""
@@ -448,6 +473,11 @@ class OcppClient201:
     def _on_session_started(self, event: SessionStarted) -> None:
         if self._transactions.current is not None:
             self._end_transaction("AbnormalCondition", "Other", event.at)
+        if not self._availability.operative:
+            # Out of service: no transaction starts (it may when made Operative again).
+            self._waiting_session = True
+            self._status_dirty.set()
+            return
         token, remote_start_id = self._take_pending_remote_start()
         self._begin_transaction(
             event.session_id,
@@ -458,6 +488,7 @@ class OcppClient201:
         )
 
     def _on_session_ended(self, event: SessionEnded) -> None:
+        self._waiting_session = False
         if self._transactions.current is not None:
             self._end_transaction("EVCommunicationLost", "EVDisconnected", event.at)
         self._status_dirty.set()
@@ -530,8 +561,11 @@ class OcppClient201:
             trigger_reason=trigger,
             seq_no=seq_no,
             transaction=self._transactions.current or transaction,
-            # chargingState goes with the event that saw it change (E01.FR.?? practice).
-            charging_state=state if changed or trigger == "ChargingStateChanged" else None,
+            # chargingState goes with the event that saw it change (E01.FR.?? practice),
+            # and with a triggered one, which reports the transaction as it is now (F06).
+            charging_state=(
+                state if changed or trigger in ("ChargingStateChanged", "Trigger") else None
+            ),
             offline=not self.online,
             meter_value=meter_value(snapshot, measurands, context, when) if measurands else None,
             with_id_token=with_id_token,
@@ -566,6 +600,7 @@ class OcppClient201:
         self._queue.put(TRANSACTION_EVENT, payload, tx_ref=transaction.transaction_id)
         self._authorize_first.discard(transaction.transaction_id)
         self._transaction_changed()
+        self._availability.transaction_ended()  # a Scheduled Inoperative applies now
         if self._reset_when_idle:
             self._reset_when_idle = False
             self._spawn(self._reset("OnIdle"))
@@ -603,7 +638,7 @@ class OcppClient201:
         running transaction is reported back): the CSMS relays the owner's
         "charge now".
         """
-        if evse_id not in (None, EVSE_ID):
+        if evse_id not in (None, EVSE_ID) or not self._availability.operative:
             return "Rejected", None
         if profile is not None and (
             self._smart is None or not self._smart.accept_remote_start_profile(profile)
@@ -639,6 +674,112 @@ class OcppClient201:
             return "Rejected"
         self._end_transaction("RemoteStop", "Remote", self._clock.now())
         return "Accepted"
+
+    def change_availability(
+        self, operational_status: str, evse_id: int | None, connector_id: int | None
+    ) -> str:
+        """G03 (the station) or G04 (EVSE 1 or its connector): all the same on one connector.
+
+        Inoperative while a transaction runs is Scheduled for its end.
+        """
+        if evse_id not in (None, EVSE_ID) or connector_id not in (None, CONNECTOR_ID):
+            return REJECTED
+        return self._availability.change(
+            operational_status == "Operative",
+            transaction_open=self._transactions.current is not None,
+        )
+
+    def _availability_changed(self) -> None:
+        self._status_dirty.set()
+        snapshot = self._port.snapshot()
+        if (
+            self._availability.operative
+            and self._waiting_session
+            and self._transactions.current is None
+            and snapshot.ev_connected
+        ):
+            # Back in service with the EV still plugged in: its transaction starts
+            # now, as at a plug-in.
+            self._waiting_session = False
+            self._begin_transaction(
+                snapshot.session_id,
+                self._options.owner_identifier,
+                self._clock.now(),
+                trigger="CablePluggedIn",
+                remote_start_id=None,
+            )
+
+    def trigger_message(self, requested: str, evse_id: int | None, connector_id: int | None) -> str:
+        """F06: Accepted, Rejected or NotImplemented.
+
+        The certificate triggers (SignChargingStationCertificate, SignV2GCertificate,
+        SignCombinedCertificate) are NotImplemented: this station makes no key pair
+        and CSR of its own (A02/A03) and speaks no ISO 15118. Neither is it a Local
+        Controller (PublishFirmwareStatusNotification).
+        """
+        return self._triggers.answer(
+            self._trigger_table(),
+            requested,
+            TriggerTarget(evse_id, connector_id),
+            target_exists=evse_id in (None, EVSE_ID) and connector_id in (None, CONNECTOR_ID),
+        )
+
+    def after_trigger_message(self, requested: str) -> None:
+        """Send the message an accepted TriggerMessage asked for."""
+        self._triggers.after(requested)
+
+    def _trigger_table(self) -> dict[str, Triggerable]:
+        return {
+            # F06.FR.17: once Accepted, a BootNotification is not triggered again.
+            "BootNotification": Triggerable(
+                self._trigger_boot, lambda _: REJECTED if self._link.online else None
+            ),
+            "Heartbeat": Triggerable(self._trigger_heartbeat),
+            "StatusNotification": Triggerable(self._trigger_status),
+            "MeterValues": Triggerable(self._trigger_meter_values),
+            "TransactionEvent": Triggerable(
+                self._trigger_transaction_event,
+                lambda _: None if self._transactions.current is not None else REJECTED,
+            ),
+            "FirmwareStatusNotification": Triggerable(self._trigger_firmware_status),
+            "LogStatusNotification": Triggerable(self._trigger_log_status),
+        }
+
+    async def _trigger_boot(self, _: TriggerTarget) -> None:
+        self._boot_alarm.wake()  # the boot loop, Pending or Rejected, sends it now
+
+    async def _trigger_heartbeat(self, _: TriggerTarget) -> None:
+        await send_live(self._link, request("Heartbeat"))
+
+    async def _trigger_status(self, _: TriggerTarget) -> None:
+        """Connector 1's status now, even if unchanged."""
+        status = connector_status(self._port.snapshot(), self._availability.operative)
+        await send_live(self._link, self._status_message(status))
+
+    async def _trigger_meter_values(self, _: TriggerTarget) -> None:
+        """The latest reading of every AlignedDataCtrlr.Measurands measurand (F06)."""
+        measurands = self._model.measurands(dm.ALIGNED_MEASURANDS) or (ENERGY_IMPORT,)
+        snapshot = self._port.snapshot()
+        now = self._clock.now()
+        value = meter_value(snapshot, measurands, READING_CONTEXT, now) or meter_value(
+            snapshot, (ENERGY_IMPORT,), READING_CONTEXT, now
+        )
+        message = request("MeterValues", evse_id=EVSE_ID, meter_value=[value])
+        await send_live(self._link, message)
+
+    async def _trigger_transaction_event(self, _: TriggerTarget) -> None:
+        """Updated, triggerReason Trigger, through the queue: its seqNo keeps its place."""
+        measurands = self._model.measurands(dm.TX_UPDATED_MEASURANDS) or (ENERGY_IMPORT,)
+        self._queue_updated("Trigger", measurands, READING_CONTEXT)
+
+    async def _trigger_firmware_status(self, _: TriggerTarget) -> None:
+        status, request_id = firmware_status_now(self._installer)
+        await send_live(self._link, request(STATUS_201, status=status, request_id=request_id))
+
+    async def _trigger_log_status(self, _: TriggerTarget) -> None:
+        status, request_id = self._uploads.current()
+        message = request("LogStatusNotification", status=status, request_id=request_id)
+        await send_live(self._link, message)
 
     def reset(self, kind: str, evse_id: int | None) -> str:
         """B11/B12: the whole station restarts; OnIdle waits for the transaction to end."""

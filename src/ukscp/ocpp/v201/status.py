@@ -9,10 +9,11 @@ from __future__ import annotations
 from ukscp.ocpp.port import ChargerSnapshot
 
 
-def connector_status(snapshot: ChargerSnapshot) -> str:
+def connector_status(snapshot: ChargerSnapshot, operative: bool = True) -> str:
     """ConnectorStatusEnumType of connector 1.
 
-    IEC 61851 E (no pilot) is a fault; F is "EVSE not available". Otherwise
+    IEC 61851 E (no pilot) is a fault; F is "EVSE not available", and so is a
+    station the CSMS made Inoperative (G03/G04, not ``operative``). Otherwise
     the connector is Occupied while an EV is plugged in, Available when not.
     (2.0.1 moved "charging", "suspended" and the like out of the connector
     status into the transaction's chargingState.)
@@ -20,7 +21,7 @@ def connector_status(snapshot: ChargerSnapshot) -> str:
     state = snapshot.pilot_state
     if state == "E":
         return "Faulted"
-    if state == "F":
+    if state == "F" or not operative:
         return "Unavailable"
     return "Occupied" if snapshot.ev_connected else "Available"
 
