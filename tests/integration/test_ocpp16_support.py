@@ -524,14 +524,18 @@ def start_real_charger(
     *,
     sample_interval_s: int | None = None,
     smart_charging: bool = False,
+    draw: Any = None,
 ) -> RealCharger:
-    """Build the charger on ``data`` (existing state is kept), wire OCPP in, and run it."""
+    """Build the charger on ``data`` (existing state is kept), wire OCPP in, and run it.
+
+    ``draw`` fixes the randomised delay's draws (``build_app``'s), if given.
+    """
     from ukscp.app import build_app
     from ukscp.config import Settings
     from ukscp.hardware.sim import SimMeter
     from ukscp.ocpp.v16 import AppChargerPort
 
-    app = build_app(Settings(data_dir=data), clock)
+    app = build_app(Settings(data_dir=data), clock, **({} if draw is None else {"draw": draw}))
     resets: list[bool] = []
     port = AppChargerPort(
         controller=app.controller,

@@ -209,15 +209,23 @@ class RealCharger201:
 
 
 def start_real_charger201(
-    data: Path, clock: VirtualClock, url: str, *, sample_interval_s: int | None = None
+    data: Path,
+    clock: VirtualClock,
+    url: str,
+    *,
+    sample_interval_s: int | None = None,
+    draw: Any = None,
 ) -> RealCharger201:
-    """Build the charger on ``data`` (existing state is kept), wire 2.0.1 in, and run it."""
+    """Build the charger on ``data`` (existing state is kept), wire 2.0.1 in, and run it.
+
+    ``draw`` fixes the randomised delay's draws (``build_app``'s), if given.
+    """
     from ukscp.app import build_app
     from ukscp.config import Settings
     from ukscp.hardware.sim import SimMeter
     from ukscp.ocpp.app_port import AppChargerPort
 
-    app = build_app(Settings(data_dir=data), clock)
+    app = build_app(Settings(data_dir=data), clock, **({} if draw is None else {"draw": draw}))
     resets: list[bool] = []
     port = AppChargerPort(
         controller=app.controller,

@@ -297,16 +297,32 @@ async def test_certificate_signing_triggers_are_not_implemented(
 BAD_PAYLOADS_16 = [
     ("TriggerMessage", {"requestedMessage": "Coffee"}, "PropertyConstraintViolation"),
     ("TriggerMessage", {}, "ProtocolError"),
-    ("TriggerMessage", {"requestedMessage": "Heartbeat", "connectorId": "one"}, "TypeConstraintViolation"),  # noqa: E501
-    ("TriggerMessage", {"requestedMessage": "LogStatusNotification"}, "PropertyConstraintViolation"),  # noqa: E501
+    (
+        "TriggerMessage",
+        {"requestedMessage": "Heartbeat", "connectorId": "one"},
+        "TypeConstraintViolation",
+    ),
+    (
+        "TriggerMessage",
+        {"requestedMessage": "LogStatusNotification"},
+        "PropertyConstraintViolation",
+    ),
     ("ExtendedTriggerMessage", {"requestedMessage": "Coffee"}, "PropertyConstraintViolation"),
     ("TriggerMessage", {"requestedMessage": "Heartbeat", "extra": 1}, "FormationViolation"),
 ]
 BAD_PAYLOADS_201 = [
     ("TriggerMessage", {"requestedMessage": "Coffee"}, "PropertyConstraintViolation"),
     ("TriggerMessage", {}, "OccurrenceConstraintViolation"),
-    ("TriggerMessage", {"requestedMessage": "Heartbeat", "evse": {}}, "OccurrenceConstraintViolation"),  # noqa: E501
-    ("TriggerMessage", {"requestedMessage": "Heartbeat", "evse": {"id": "1"}}, "TypeConstraintViolation"),  # noqa: E501
+    (
+        "TriggerMessage",
+        {"requestedMessage": "Heartbeat", "evse": {}},
+        "OccurrenceConstraintViolation",
+    ),
+    (
+        "TriggerMessage",
+        {"requestedMessage": "Heartbeat", "evse": {"id": "1"}},
+        "TypeConstraintViolation",
+    ),
     ("TriggerMessage", {"requestedMessage": "Heartbeat", "extra": 1}, "FormatViolation"),
 ]
 
@@ -413,8 +429,9 @@ async def test_2_0_1_transaction_event_is_an_updated_with_trigger_reason_trigger
     assert event["transaction_info"]["charging_state"] == "Charging"
     assert {v["context"] for v in event["meter_value"][0]["sampled_value"]} == {"Trigger"}
     started = events(csms)[0]
-    assert event["transaction_info"]["transaction_id"] == (
-        started["transaction_info"]["transaction_id"]
+    assert (
+        event["transaction_info"]["transaction_id"]
+        == (started["transaction_info"]["transaction_id"])
     )
 
 
