@@ -208,3 +208,24 @@ async def test_a_base_report_lists_every_variable_but_never_the_password(
     password = by_name[("SecurityCtrlr", "BasicAuthPassword")]["variable_attribute"][0]
     assert password == {"type": "Actual", "mutability": "WriteOnly"}
     assert ("UkRandomDelayCtrlr", "MaxDuration") in by_name
+
+
+async def test_a_configuration_inventory_lists_only_what_can_be_set(
+    charger: Charger, csms: CsmsServer
+) -> None:
+    answer = await csms.call(call.GetBaseReport(request_id=6, report_base="ConfigurationInventory"))
+    assert answer.status == "Accepted"
+    await eventually(lambda: bool(csms.of("NotifyReport")), charger.clock)
+    data = csms.of("NotifyReport")[0]["report_data"]
+    mutability = {d["variable_attribute"][0]["mutability"] for d in data}
+    assert mutability <= {"ReadWrite", "WriteOnly"}
+    names = {(d["component"]["name"], d["variable"]["name"]) for d in data}
+    assert ("UkRandomDelayCtrlr", "MaxDuration") in names
+    assert ("TxCtrlr", "TxStartPoint") not in names  # read-only
+
+
+async def test_a_summary_inventory_is_not_offered(charger: Charger, csms: CsmsServer) -> None:
+    answer = await csms.call(call.GetBaseReport(request_id=7, report_base="SummaryInventory"))
+    assert answer.status == "NotSupported"
+    await settle_real(charger.clock, 0.1)
+    assert not csms.of("NotifyReport")

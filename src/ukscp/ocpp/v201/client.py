@@ -213,7 +213,7 @@ class OcppClient201:
         self._pending_remote: tuple[str, int, float] | None = None  # token, id, deadline
         self._reset_when_idle = False
         self._profile_requests: dict[int, dict[int, list[dict[str, Any]]]] = {}
-        self._report_requests: set[int] = set()
+        self._report_requests: dict[int, str] = {}  # request id -> report base
         self._background: set[asyncio.Task[Any]] = set()
         self._triggers = Triggers(self._spawn)
         if smart_charging is not None:
@@ -857,16 +857,24 @@ class OcppClient201:
             await self._transport.reconnect()
 
     def get_base_report(self, request_id: int, report_base: str) -> str:
-        """B07: every base report lists all our variables (there are few)."""
-        self._report_requests.add(request_id)
+        """B07: FullInventory lists every variable, ConfigurationInventory the settable ones.
+
+        SummaryInventory (optional in B07) is not offered.
+        """
+        if report_base not in ("FullInventory", "ConfigurationInventory"):
+            return "NotSupported"
+        self._report_requests[request_id] = report_base
         return "Accepted"
 
     def after_get_base_report(self, request_id: int) -> None:
         """NotifyReport, best effort (the CSMS asks again if it is lost)."""
-        if request_id not in self._report_requests:
+        report_base = self._report_requests.pop(request_id, None)
+        if report_base is None:
             return
-        self._report_requests.discard(request_id)
-        data = base_report(self._model.report())
+        entries = self._model.report()
+        if report_base == "ConfigurationInventory":
+            entries = (e for e in entries if e.mutability != "ReadOnly")
+        data = base_report(entries)
         message = request(
             "NotifyReport",
             request_id=request_id,
