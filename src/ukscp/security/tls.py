@@ -64,7 +64,10 @@ def ensure_device_certificate(
     if problem is None:
         _tighten_key_mode(key_path)
         return cert_path, key_path
-    _log.warning("making a new device certificate: %s", problem)
+    # The first start makes one as a matter of course; any other reason is worth a warning.
+    first = not cert_path.exists() and not key_path.exists()
+    level = logging.INFO if first else logging.WARNING
+    _log.log(level, "making a new device certificate: %s", problem)
     tls_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = _self_signed(key, names, now)
