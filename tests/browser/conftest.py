@@ -50,6 +50,11 @@ class PageCharger:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
+    # How to run ukscp (another installed copy, a config file): the command, its extra
+    # ``run`` options and environment.
+    command: list[str] = field(default_factory=lambda: [str(UKSCP)])
+    run_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -58,7 +63,7 @@ class PageCharger:
     def start(self, ready_timeout: float = 30) -> None:
         self.process = subprocess.Popen(
             [
-                str(UKSCP),
+                *self.command,
                 "run",
                 "--data-dir",
                 str(self.data_dir),
@@ -66,11 +71,12 @@ class PageCharger:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                *self.run_args,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
         assert self.process.stdout is not None
         deadline = time.monotonic() + ready_timeout

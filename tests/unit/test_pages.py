@@ -7,9 +7,10 @@ import re
 import httpx
 import pytest
 
+import ukscp
 from tests.conftest import OWNER, OWNER_PASSWORD
 from ukscp.app import App
-from ukscp.web.pages import CONTENT_SECURITY_POLICY, OWNER_PAGES, templates
+from ukscp.web.pages import CONTENT_SECURITY_POLICY, OWNER_PAGES, TEMPLATES_DIR, templates
 
 ALL_PAGES = [*OWNER_PAGES, "/setup", "/login", "/first-use"]
 
@@ -164,3 +165,35 @@ def test_every_template_escapes_what_it_is_given():
     page = env.get_template("error.html").render(message="<img src=x onerror=alert(1)>")
     assert "<img" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+async def test_the_dashboard_carries_the_security_alerts_and_settings_the_software_card(
+    app: App, anonymous: httpx.AsyncClient
+):
+    session = await set_up(app, anonymous)
+    await choose_hours(anonymous, session["csrf_token"])
+    dashboard = (await anonymous.get("/")).text
+    # Hidden until the status says so; announced when shown.
+    assert re.search(r'data-bind="tamper-alarm" role="alert"[^>]*hidden>', dashboard)
+    assert re.search(r'data-bind="integrity-alert" role="alert"[^>]*hidden>', dashboard)
+    assert re.search(r'data-bind="update-notice" role="status"[^>]*hidden>', dashboard)
+    # Acknowledging takes a confirmation, and the answer can take the focus.
+    assert 'data-action="tamper-ask" aria-expanded="false" aria-controls="tamper-confirm"' in (
+        dashboard
+    )
+    assert re.search(r'id="tamper-confirm" class="confirm" hidden>', dashboard)
+    assert 'data-action="tamper-yes"' in dashboard
+    assert 'data-msg="tamper" role="status" aria-live="polite" tabindex="-1"' in dashboard
+
+    settings = (await anonymous.get("/settings")).text
+    assert 'id="software"' in settings
+    assert f'<span data-bind="sw-version">{ukscp.__version__}</span>' in settings
+    assert 'data-action="check-updates"' in settings
+
+
+def test_no_template_needs_inline_script_or_style():
+    """The policy allows scripts and styles from our files only: nothing inline may rely on it."""
+    for template in TEMPLATES_DIR.glob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)", text), template.name
+        assert not re.search(r"<style|\sstyle=|\son[a-z]+=", text), template.name

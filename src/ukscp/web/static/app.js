@@ -70,6 +70,24 @@
     offered: 'Offer to the vehicle changed'
   };
 
+  // What the charger sent the back end about firmware it was asked to install (OCPP status words).
+  var FIRMWARE_WORDS = {
+    Idle: 'nothing to do',
+    DownloadScheduled: 'waiting to download',
+    Downloading: 'downloading',
+    Downloaded: 'downloaded, checking its signature',
+    DownloadFailed: 'the download failed',
+    SignatureVerified: 'signed by the manufacturer, waiting to install',
+    InvalidSignature: 'refused: it is not signed by the manufacturer',
+    InstallScheduled: 'waiting to install',
+    Installing: 'installing',
+    InstallRebooting: 'restarting into the new firmware',
+    Installed: 'installed',
+    InstallationFailed: 'the installation failed',
+    InstallVerificationFailed: 'refused: its files failed their check'
+  };
+  var FIRMWARE_FAILED = ['DownloadFailed', 'InvalidSignature', 'InstallationFailed', 'InstallVerificationFailed'];
+
   var DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
   var DAY_NAMES = { mon: 'Mon', tue: 'Tue', wed: 'Wed', thu: 'Thu', fri: 'Fri', sat: 'Sat', sun: 'Sun' };
 
@@ -202,8 +220,20 @@
 
   function setText(name, text, root) {
     var node = bound(name, root);
-    if (node) node.textContent = text;
+    // Only a change is written: a live region (role="alert") is not announced again each poll.
+    if (node && node.textContent !== text) node.textContent = text;
     return node;
+  }
+
+  function setList(name, items) {
+    var list = bound(name);
+    if (!list) return list;
+    var same = list.children.length === items.length && items.every(function (item, i) {
+      return list.children[i].textContent === item;
+    });
+    if (!same) list.replaceChildren(...items.map(function (item) { return el('li', { text: item }); }));
+    list.hidden = !items.length;
+    return list;
   }
 
   function el(tag, attrs) {
@@ -520,13 +550,131 @@
     api('GET', '/schedule').then(show, function (err) { message('schedule', err.message, 'error'); });
   }
 
+  // ------------------------------------------------------------------ software and security
+
+  function secureBootWords(state) {
+    // The API says "enabled", "disabled" or "unknown (why)": never more than it knows.
+    var text = String(state || '');
+    if (text === 'enabled') return 'On: the board starts only software signed by its maker.';
+    if (text === 'disabled') return 'Off: the board starts software without checking who made it.';
+    var why = /^unknown \((.*)\)$/.exec(text);
+    if (why) return 'Unknown: the charger cannot tell (' + why[1] + ').';
+    return 'Unknown: the charger cannot tell' + (text && text !== 'unknown' ? ' (' + text + ').' : '.');
+  }
+
+  function changedFiles(check) {
+    var files = [];
+    ['changed', 'added', 'missing'].forEach(function (kind) {
+      (check[kind] || []).forEach(function (path) { files.push(path + ' (' + kind + ')'); });
+    });
+    return files;
+  }
+
+  function integrityFailed(integrity) {
+    return !!(integrity && integrity.last_check && !integrity.last_check.ok);
+  }
+
+  function integrityWords(integrity) {
+    if (!integrity.configured) {
+      return 'Not set up: this charger was not given a signed list of its files, so it cannot check them for changes.';
+    }
+    var last = integrity.last_check;
+    if (!last) return 'Set up, not checked yet. The charger checks its files at start and every few hours.';
+    var when = ' Last checked ' + fmtWhen(last.checked_at) + '.';
+    if (last.ok) return 'Intact: every file is as in the signed release.' + when;
+    var what = changedFiles(last).length ? 'these files differ from the signed release:' : sentence(last.summary);
+    return 'Failed, charging is held in safe mode.' + when + ' ' + sentence(what).replace(/:\.$/, ':');
+  }
+
+  function updateCheckWords(check) {
+    if (check.outcome === 'update_available') {
+      return 'Version ' + check.available_version + ' is available (this charger runs ' + check.current_version + ').';
+    }
+    if (check.outcome === 'up_to_date') return 'Up to date: ' + sentence(check.detail);
+    if (check.outcome === 'could_not_check') {
+      return 'Could not check for updates (' + check.detail + '). This usually means no internet connection or ' +
+        'an update server that is down. Charging is not affected, and the charger tries again by itself.';
+    }
+    if (check.outcome === 'rejected') {
+      return 'Refused: the update server’s answer failed its security checks (' + check.detail + '). ' +
+        'Nothing was installed, and the refusal is in the security log.';
+    }
+    return sentence(check.detail);
+  }
+
+  function updatesWords(updates) {
+    if (!updates.configured) {
+      return 'Not set up: no update server was provisioned for this charger, so it does not look for new versions. ' +
+        'Ask your installer how it gets updates.';
+    }
+    return updates.last_check ? updateCheckWords(updates.last_check) : 'Set up, not checked yet.';
+  }
+
+  function updatesDetail(updates) {
+    if (!updates.configured) return '';
+    return 'Update server: ' + updates.repository_url + '.' +
+      (updates.last_check ? ' Last checked ' + fmtWhen(updates.last_check.checked_at) + '.' : '');
+  }
+
+  // The answer to "Check for updates now", in words and how it is to be read.
+  function checkedMessage(updates) {
+    if (!updates.configured) {
+      return ['Update checks are not set up on this charger: it has no update server to ask. ' +
+        'Ask your installer how it gets updates.', 'warn'];
+    }
+    var check = updates.last_check;
+    if (!check) return ['The charger has no answer yet. Try again in a moment.', 'warn'];
+    var kind = { up_to_date: 'ok', update_available: 'ok', rejected: 'error' }[check.outcome] || 'warn';
+    return [updateCheckWords(check), kind];
+  }
+
+  function firmwareWords(firmware) {
+    if (!firmware) return 'Not available on this charger.';
+    if (!firmware.root_ca_provisioned) {
+      return 'Refused: the charger was not given the manufacturer’s certificate to check firmware against, ' +
+        'so it refuses any firmware your operator sends.';
+    }
+    return 'Accepted only when signed by the manufacturer.';
+  }
+
+  function slotWords(firmware) {
+    if (!firmware) return '';
+    var slot = firmware.active_slot;
+    if (!slot) return '(the software installed with the charger)';
+    if (slot.version === firmware.running_version) return '(firmware installed by your operator)';
+    return '(firmware ' + slot.version + ' is installed for the next start)';
+  }
+
+  // null, "progress" or "failed": the latest firmware request from the back end.
+  function firmwareState(request) {
+    if (!request) return null;
+    if (!request.status) return 'progress';  // accepted, nothing sent yet
+    if (FIRMWARE_FAILED.indexOf(request.status) >= 0) return 'failed';
+    return request.status === 'Installed' || request.status === 'Idle' ? null : 'progress';
+  }
+
+  function firmwareStatusWords(request) {
+    return request.status ? FIRMWARE_WORDS[request.status] || request.status : 'accepted, not started yet';
+  }
+
+  function firmwareRequestWords(request) {
+    return 'Latest request (no. ' + request.request_id + (request.version ? ', version ' + request.version : '') +
+      ', ' + fmtWhen(request.updated_at) + '): ' + firmwareStatusWords(request) +
+      (request.detail ? ' (' + request.detail + ')' : '') + '.';
+  }
+
   // ------------------------------------------------------------------ dashboard
 
   function initDashboard() {
+    var SOFTWARE_EVERY_MS = 10000;  // integrity and updates change seldom: read them every 10 s
     var timer = null;
     var deadline = null;  // performance.now() at which the running delay ends
     var askedAfterDelay = false;
     var updated = bound('updated');
+    var software = null;  // the latest [integrity, updates], read with the status now and then
+    var softwareReadAt = -Infinity;
+    var refreshSeq = 0;  // the number of the latest read of the charger
+    var shownSeq = 0;  // the read (or action) the page shows now
 
     function showDelay(delay) {
       var card = bound('delay-card');
@@ -565,6 +713,7 @@
     }
 
     function stateDetail(status, schedule) {
+      if (status.tamper_alarm_since && !status.contactor_closed) return 'Charging is stopped by the tamper alarm.';
       if (status.state === 'B') {
         if (status.random_delay.running) return 'Waiting for the randomised delay to end.';
         if (!status.charging_allowed_by_schedule) return 'Waiting for your charging hours (or boost to charge now).';
@@ -578,7 +727,106 @@
       return 'The charger cannot charge now.';
     }
 
+    // --- the tamper alarm: charging stops until the owner has looked and acknowledges here.
+
+    var tamperAsk = action('tamper-ask');
+    var tamperConfirm = $('#tamper-confirm');
+
+    function closeTamperConfirm() {
+      tamperConfirm.hidden = true;
+      tamperAsk.setAttribute('aria-expanded', 'false');
+      tamperAsk.hidden = false;
+    }
+
+    function showTamper(status) {
+      var since = status.tamper_alarm_since;
+      var alarm = bound('tamper-alarm');
+      if (!since) {
+        if (!alarm.hidden) closeTamperConfirm();
+        alarm.hidden = true;
+        return;
+      }
+      setText('tamper-since', 'The tamper switch in the charger’s enclosure tripped ' + fmtWhen(since) +
+        ': someone may have opened its cover.');
+      if (alarm.hidden) message('tamper', '', null);
+      alarm.hidden = false;
+    }
+
+    tamperAsk.addEventListener('click', function () {
+      tamperConfirm.hidden = false;
+      tamperAsk.setAttribute('aria-expanded', 'true');
+      tamperAsk.hidden = true;
+      message('tamper', '', null);
+      action('tamper-no').focus();
+    });
+    action('tamper-no').addEventListener('click', function () {
+      closeTamperConfirm();
+      tamperAsk.focus();
+    });
+    action('tamper-yes').addEventListener('click', function (event) {
+      act(event.currentTarget, 'tamper', function () { return api('POST', '/tamper/acknowledge'); },
+        'Alarm acknowledged and logged. Charging can start again now.').then(function (status) {
+        closeTamperConfirm();
+        if (status !== FAILED) {
+          shownSeq = refreshSeq;  // reads sent before the acknowledgement are out of date
+          showTamper(status);
+        }
+        // The alarm (and the button in it) may be gone: the answer is where focus goes.
+        $('[data-msg="tamper"]').focus();
+        refresh();
+      });
+    });
+
+    // --- software: a failed integrity check, a new version, firmware being installed.
+
+    function showSoftware(status, integrity, updates) {
+      var failed = integrityFailed(integrity);
+      bound('integrity-alert').hidden = !failed;
+      if (failed) {
+        var check = integrity.last_check;
+        var files = changedFiles(check);
+        setText('integrity-when', 'The check ' + fmtWhen(check.checked_at) + ' found ' + (files.length
+          ? (files.length === 1 ? 'a file that differs' : files.length + ' files that differ') +
+            ' from the signed release:'
+          : 'that it cannot confirm the software: ' + sentence(check.summary)));
+        setList('integrity-files', files);
+        var limit = status.limit;
+        var safety = limit.source === 'safety';
+        setText('integrity-hold', safety && limit.amps === 0
+          ? 'Charging is held in safe mode: it is stopped until a check finds the software as released.'
+          : 'Charging is held in safe mode' + (safety ? ', at most ' + fmtAmps(limit.amps) : '') +
+            ', until a check finds the software as released.');
+      }
+
+      var check = updates.last_check;
+      var available = !!(check && check.outcome === 'update_available');
+      bound('update-notice').hidden = !available;
+      if (available) {
+        setText('update-title', 'A new software version is available');
+        setText('update-text', 'Version ' + check.available_version + ' is available; this charger runs ' +
+          check.current_version + '. Your installer or operator installs it.');
+      }
+
+      var firmware = updates.firmware;
+      var request = firmware && firmware.last_request;
+      var state = firmwareState(request);
+      var notice = bound('firmware-notice');
+      notice.hidden = !state;
+      if (state) {
+        var version = request.version ? ' ' + request.version : '';
+        notice.className = 'alert ' + (state === 'failed' ? 'alert-warn' : 'alert-info');
+        setText('firmware-title', state === 'failed' ? 'A firmware update failed' : 'Firmware update in progress');
+        setText('firmware-text', state === 'failed'
+          ? 'Firmware' + version + ' from your operator: ' + firmwareStatusWords(request) +
+            (request.detail ? ' (' + request.detail + ')' : '') + '. The charger runs version ' +
+            firmware.running_version + '.'
+          : 'Your operator is installing firmware' + version + ': ' + firmwareStatusWords(request) +
+            '. The charger may restart by itself to finish; charging resumes after.');
+      }
+    }
+
     function show(status, schedule) {
+      showTamper(status);
       var words = STATE_WORDS[status.state] || ['State ' + status.state, 'error'];
       var badge = setText('state', words[0]);
       badge.className = 'badge badge-' + words[1];
@@ -610,14 +858,29 @@
 
     function refresh() {
       clearTimeout(timer);
-      return Promise.all([api('GET', '/status'), api('GET', '/schedule')]).then(function (both) {
-        show(both[0], both[1]);
+      var seq = ++refreshSeq;
+      var reads = [api('GET', '/status'), api('GET', '/schedule')];
+      var now = performance.now();
+      var readSoftware = now - softwareReadAt >= SOFTWARE_EVERY_MS;
+      if (readSoftware) reads.push(api('GET', '/integrity'), api('GET', '/updates'));
+      return Promise.all(reads).then(function (all) {
+        // An answer overtaken by a later one, or by an action, would show an old state.
+        if (seq <= shownSeq) return;
+        shownSeq = seq;
+        show(all[0], all[1]);
+        if (readSoftware) {
+          software = [all[2], all[3]];
+          softwareReadAt = now;
+        }
+        if (software) showSoftware(all[0], software[0], software[1]);
         updated.textContent = 'Updated ' + timeFmt.format(new Date()) + '.';
         updated.classList.remove('stale');
       }, function (err) {
         updated.textContent = 'Cannot read the charger: ' + err.message + ' Trying again…';
         updated.classList.add('stale');
       }).then(function () {
+        // An action's refresh may overlap the poll's: one timer only, never two loops.
+        clearTimeout(timer);
         timer = setTimeout(refresh, POLL_MS);
       });
     }
@@ -636,6 +899,7 @@
     wire('sim-plug', 'sim', 'POST', '/sim/plug', simWords);
     wire('sim-unplug', 'sim', 'POST', '/sim/unplug', simWords);
     wire('sim-pause', 'sim', 'POST', '/sim/pause', simWords);
+    wire('sim-tamper', 'sim', 'POST', '/sim/tamper', 'Cover opened: the tamper switch has tripped.');
 
     setInterval(tick, 250);
     refresh();
@@ -999,6 +1263,7 @@
     });
 
     initBackend();
+    initSoftware();
 
     var ask = action('erase-ask');
     var confirmBox = $('#erase-confirm');
@@ -1086,6 +1351,41 @@
     }
     refresh();
     setInterval(refresh, 10000);
+  }
+
+  // The Software card: version, the integrity check, secure boot, updates and firmware.
+  function initSoftware() {
+    function showIntegrity(integrity) {
+      setText('sw-integrity', integrityWords(integrity));
+      setList('sw-integrity-files', integrityFailed(integrity) ? changedFiles(integrity.last_check) : []);
+      setText('sw-secure-boot', secureBootWords(integrity.secure_boot));
+    }
+
+    function showUpdates(updates) {
+      setText('sw-updates', updatesWords(updates));
+      var detail = setText('sw-updates-detail', updatesDetail(updates));
+      detail.hidden = !detail.textContent;
+      var firmware = updates.firmware;
+      setText('sw-slot', slotWords(firmware));
+      setText('sw-firmware', firmwareWords(firmware));
+      var request = setText('sw-firmware-request', firmware && firmware.last_request
+        ? firmwareRequestWords(firmware.last_request) : '');
+      request.hidden = !request.textContent;
+    }
+
+    var check = action('check-updates');
+    check.addEventListener('click', function () {
+      act(check, 'updates', function () { return api('POST', '/updates/check'); }).then(function (updates) {
+        if (updates === FAILED) return;
+        showUpdates(updates);
+        var said = checkedMessage(updates);
+        message('updates', said[0], said[1]);
+      });
+    });
+
+    function fail(err) { message('software', err.message, 'error'); }
+    api('GET', '/integrity').then(showIntegrity, fail);
+    api('GET', '/updates').then(showUpdates, fail);
   }
 
   // ------------------------------------------------------------------ security log
