@@ -18,7 +18,14 @@ import pytest
 from playwright.sync_api import Locator, Page, Route, expect
 
 import ukscp
-from tests.browser.conftest import Console, PageCharger, ensure_charging, ensure_owner, screenshot
+from tests.browser.conftest import (
+    Console,
+    PageCharger,
+    at,
+    ensure_charging,
+    ensure_owner,
+    screenshot,
+)
 from ukscp.web.schemas import FirmwareRequestView, FirmwareView, UpdatesView
 
 pytestmark = pytest.mark.browser
@@ -74,8 +81,16 @@ def test_a_tamper_alarm_stops_charging_until_the_owner_acknowledges_it(
     expect(bound(page, "offered")).to_have_text("0.0 A")
     screenshot(page, "11-dashboard-tamper")
 
-    # The alarm is the charger's, not the page's: it is there after a reload too.
+    # The alarm is the charger's, not the page's: it is there after a reload too, and
+    # every other page names it and leads to the dashboard.
     page.reload()
+    expect(alarm).to_be_visible()
+    page.goto(charger.url + "/settings")
+    banner = page.get_by_role("alert")
+    expect(banner).to_contain_text("Tamper alarm: charging is stopped.")
+    screenshot(page, "11-settings-tamper-banner", full_page=False)
+    banner.get_by_role("link", name="Go to the dashboard").click()
+    expect(page).to_have_url(at(charger, "/"))
     expect(alarm).to_be_visible()
 
     # Acknowledging takes a confirmation; "Not yet" changes nothing.
@@ -107,8 +122,9 @@ def test_a_tamper_alarm_stops_charging_until_the_owner_acknowledges_it(
     assert call_api(page, charger, "GET", "/api/v1/status")["tamper_alarm_since"] is None
     screenshot(page, "11-dashboard-tamper-acknowledged")
 
-    # Both ends of the alarm are in the security log.
+    # Both ends of the alarm are in the security log, and the banner is gone.
     page.goto(charger.url + "/security-log")
+    expect(page.get_by_role("alert")).to_have_count(0)
     rows = bound(page, "rows")
     expect(rows).to_contain_text("Tamper detection activated")
     expect(rows).to_contain_text("Tamper acknowledged")

@@ -150,6 +150,9 @@ def test_the_software_card_explains_a_failed_check_and_finds_a_new_version(
     page: Page, charger: PageCharger, repo: TufRepository, console: Console
 ):
     ensure_owner(page, charger, "/settings")
+    expect(page.get_by_role("alert")).to_contain_text(
+        f"The charger{APOS}s software has been changed: charging is held in safe mode."
+    )
     expect(bound(page, "sw-version")).to_have_text(ukscp.__version__)
     expect(bound(page, "sw-integrity")).to_have_text(
         re.compile(

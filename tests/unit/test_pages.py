@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ import ukscp
 from tests.conftest import OWNER, OWNER_PASSWORD
 from ukscp.app import App
 from ukscp.web.pages import CONTENT_SECURITY_POLICY, OWNER_PAGES, TEMPLATES_DIR, templates
+from ukscp.web.schemas import IntegrityCheckView, IntegrityView
 
 ALL_PAGES = [*OWNER_PAGES, "/setup", "/login", "/first-use"]
 
@@ -197,3 +199,43 @@ def test_no_template_needs_inline_script_or_style():
         text = template.read_text()
         assert not re.search(r"<script(?![^>]*\bsrc=)", text), template.name
         assert not re.search(r"<style|\sstyle=|\son[a-z]+=", text), template.name
+
+
+async def test_every_other_page_names_a_tamper_alarm_or_changed_software_and_leads_to_the_dashboard(
+    app: App, anonymous: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+):
+    session = await set_up(app, anonymous)
+    await choose_hours(anonymous, session["csrf_token"])
+    banner = "Tamper alarm: charging is stopped."
+    changed = "software has been changed: charging is held in safe mode."
+    assert banner not in (await anonymous.get("/settings")).text
+
+    assert app.sim is not None
+    app.sim.tamper()
+    app.tamper.check()
+    for path in [p for p in OWNER_PAGES if p != "/"]:
+        text = (await anonymous.get(path)).text
+        assert banner in text, path
+        assert '<a href="/">Go to the dashboard</a>' in text
+        assert changed not in text
+    assert banner not in (await anonymous.get("/")).text  # the dashboard has its own, live
+
+    acknowledged = await anonymous.post(
+        "/api/v1/tamper/acknowledge", headers={"X-CSRF-Token": session["csrf_token"]}
+    )
+    assert acknowledged.status_code == 200, acknowledged.text
+    assert banner not in (await anonymous.get("/settings")).text
+
+    failed = IntegrityView(
+        configured=True,
+        last_check=IntegrityCheckView(
+            checked_at=datetime.now(UTC), ok=False, signature_valid=True,
+            summary="software changed since release 0.1.0: changed: web/errors.py",
+            changed=["web/errors.py"], added=[], missing=[],
+        ),
+        secure_boot="unknown (no UEFI firmware interface: the board must report it)",
+    )
+    monkeypatch.setattr(app.charger, "integrity", lambda: failed)
+    text = (await anonymous.get("/history")).text
+    assert changed in text
+    assert banner not in text

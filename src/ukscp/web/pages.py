@@ -125,7 +125,22 @@ class _Pages:
             show_nav=True,
             current=path,
             sim=self._charger.sim is not None,
+            alarms=self._alarms(),
         )
+
+    def _alarms(self) -> list[str]:
+        """What stops or holds charging and needs the owner: ``tamper``, ``integrity``.
+
+        The dashboard shows them live from the API; every other page names them
+        once, as it is rendered, and leads to the dashboard.
+        """
+        alarms = []
+        if self._charger.status().tamper_alarm_since is not None:
+            alarms.append("tamper")
+        last = self._charger.integrity().last_check
+        if last is not None and not last.ok:
+            alarms.append("integrity")
+        return alarms
 
     def setup(self, request: Request) -> Response:
         """The first start: the setup code and the owner's password."""
