@@ -10,6 +10,7 @@ here; a provisioned charger is in ``test_software_page.py``.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -128,6 +129,46 @@ def test_a_tamper_alarm_stops_charging_until_the_owner_acknowledges_it(
     rows = bound(page, "rows")
     expect(rows).to_contain_text("Tamper detection activated")
     expect(rows).to_contain_text("Tamper acknowledged")
+    console.check()
+
+
+def test_an_acknowledgement_the_charger_refuses_is_said_in_its_words_and_the_alarm_stays(
+    page: Page, charger: PageCharger, console: Console
+):
+    # The simulator re-arms its switch when the owner acknowledges; a board whose
+    # switch still reads open answers 409 in the API's error shape, served here.
+    ensure_owner(page, charger, "/")
+    call_api(page, charger, "POST", "/api/v1/sim/tamper")
+    alarm = bound(page, "tamper-alarm")
+    expect(alarm).to_be_visible()
+    refusal = json.dumps(
+        {"error": "the tamper switch still reads open: close the enclosure first", "detail": None}
+    )
+
+    def still_open(route: Route) -> None:
+        route.fulfill(status=409, content_type="application/json", body=refusal)
+
+    page.route("**/api/v1/tamper/acknowledge", still_open)
+    try:
+        page.get_by_role("button", name="Acknowledge the alarm…").click()
+        page.get_by_role("button", name="Yes, I have checked it: resume charging").click()
+        answer = msg(page, "tamper")
+        expect(answer).to_have_text(
+            "The tamper switch still reads open: close the enclosure first."
+        )
+        expect(answer).to_have_class(re.compile("msg-error"))
+        expect(answer).to_be_focused()
+    finally:
+        page.unroute("**/api/v1/tamper/acknowledge", still_open)
+    expect(alarm).to_be_visible()
+    expect(page.get_by_role("button", name="Acknowledge the alarm…")).to_be_visible()
+    assert call_api(page, charger, "GET", "/api/v1/status")["tamper_alarm_since"]
+
+    # Closed now: the acknowledgement goes through.
+    page.get_by_role("button", name="Acknowledge the alarm…").click()
+    page.get_by_role("button", name="Yes, I have checked it: resume charging").click()
+    expect(alarm).to_be_hidden()
+    assert call_api(page, charger, "GET", "/api/v1/status")["tamper_alarm_since"] is None
     console.check()
 
 
