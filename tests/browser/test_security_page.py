@@ -81,6 +81,9 @@ def test_a_tamper_alarm_stops_charging_until_the_owner_acknowledges_it(
     expect(bound(page, "limit-source")).to_have_text("Set by a safety stop.")
     expect(bound(page, "offered")).to_have_text("0.0 A")
     screenshot(page, "11-dashboard-tamper")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "11-dashboard-tamper-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     # The alarm is the charger's, not the page's: it is there after a reload too, and
     # every other page names it and leads to the dashboard.

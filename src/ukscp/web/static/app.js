@@ -862,13 +862,15 @@
       var reads = [api('GET', '/status'), api('GET', '/schedule')];
       var now = performance.now();
       var readSoftware = now - softwareReadAt >= SOFTWARE_EVERY_MS;
-      if (readSoftware) reads.push(api('GET', '/integrity'), api('GET', '/updates'));
+      // The software's state is secondary here: a failed read of it never hides the status.
+      function orNull() { return null; }
+      if (readSoftware) reads.push(api('GET', '/integrity').catch(orNull), api('GET', '/updates').catch(orNull));
       return Promise.all(reads).then(function (all) {
         // An answer overtaken by a later one, or by an action, would show an old state.
         if (seq <= shownSeq) return;
         shownSeq = seq;
         show(all[0], all[1]);
-        if (readSoftware) {
+        if (readSoftware && all[2] && all[3]) {
           software = [all[2], all[3]];
           softwareReadAt = now;
         }
