@@ -156,7 +156,7 @@ def test_the_software_card_explains_a_failed_check_and_finds_a_new_version(
     expect(bound(page, "sw-version")).to_have_text(ukscp.__version__)
     expect(bound(page, "sw-integrity")).to_have_text(
         re.compile(
-            r"^Failed, charging is held in safe mode\. Last checked .*\d\d:\d\d\. "
+            r"^Failed: charging is held in safe mode\. Last checked .*\d\d:\d\d\. "
             r"These files differ from the signed release:$"
         )
     )
@@ -176,7 +176,7 @@ def test_the_software_card_explains_a_failed_check_and_finds_a_new_version(
     answer = msg(page, "updates")
     expect(answer).to_have_text(re.compile(r"^Could not check for updates \(.+\)\. "))
     expect(answer).to_have_class(re.compile("msg-warn"))
-    expect(answer).to_contain_text("Charging is not affected")
+    expect(answer).to_contain_text("A failed check does not affect charging")
 
     # A newer release is published; while the charger asks, the button says so.
     repo.release(NEWER)

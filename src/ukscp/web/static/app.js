@@ -583,7 +583,7 @@
     var when = ' Last checked ' + fmtWhen(last.checked_at) + '.';
     if (last.ok) return 'Intact: every file is as in the signed release.' + when;
     var what = changedFiles(last).length ? 'these files differ from the signed release:' : sentence(last.summary);
-    return 'Failed, charging is held in safe mode.' + when + ' ' + sentence(what).replace(/:\.$/, ':');
+    return 'Failed: charging is held in safe mode.' + when + ' ' + sentence(what).replace(/:\.$/, ':');
   }
 
   function updateCheckWords(check) {
@@ -593,7 +593,8 @@
     if (check.outcome === 'up_to_date') return 'Up to date: ' + sentence(check.detail);
     if (check.outcome === 'could_not_check') {
       return 'Could not check for updates (' + check.detail + '). This usually means no internet connection or ' +
-        'an update server that is down. Charging is not affected, and the charger tries again by itself.';
+        'an update server that is down. A failed check does not affect charging, and the charger tries again ' +
+        'by itself.';
     }
     if (check.outcome === 'rejected') {
       return 'Refused: the update server’s answer failed its security checks (' + check.detail + '). ' +
