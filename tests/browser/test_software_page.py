@@ -31,6 +31,7 @@ import ukscp
 from tests.browser.conftest import Console, PageCharger, ensure_owner, screenshot
 from tests.integration.test_updates_repository import TufRepository
 from ukscp.security.integrity import package_root
+from ukscp.security.updates import RELEASE_INDEX_TARGET
 
 pytestmark = pytest.mark.browser
 
@@ -217,4 +218,31 @@ def test_the_software_card_explains_a_failed_check_and_finds_a_new_version(
     )
     expect(bound(page, "integrity-alert")).to_be_visible()
     screenshot(page, "15-dashboard-update-available")
+    console.check()
+
+
+def test_a_release_index_changed_on_the_server_is_refused_in_words(
+    page: Page, charger: PageCharger, repo: TufRepository, console: Console
+):
+    repo.release(NEWER)
+    repo.publish()
+    # Not what the targets role signed: TUF refuses it, and so does the page.
+    repo.served_target(RELEASE_INDEX_TARGET).write_bytes(b'{"version": "99.9.9", "x": 1}')
+    ensure_owner(page, charger, "/settings")
+    page.get_by_role("button", name="Check for updates now").click()
+    answer = msg(page, "updates")
+    expect(answer).to_have_text(
+        re.compile(
+            rf"^Refused: the update server{APOS}s answer failed its security checks \(.+\)\. "
+            "Nothing was installed, and the refusal is in the security log\\.$"
+        )
+    )
+    expect(answer).to_have_class(re.compile("msg-error"))
+    expect(bound(page, "sw-updates")).to_have_text(re.compile("^Refused: "))
+
+    page.goto(charger.url + "/")
+    expect(bound(page, "updated")).to_have_text(re.compile("^Updated"))
+    expect(bound(page, "update-notice")).to_be_hidden()
+    page.goto(charger.url + "/security-log")
+    expect(bound(page, "rows")).to_contain_text("Update rejected")
     console.check()
