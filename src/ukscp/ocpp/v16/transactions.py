@@ -10,11 +10,12 @@ persisted so that after a restart the charger can end the one that was open
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ukscp.ocpp.port import KeyValueStore
+from ukscp.ocpp.transactions import StoredTransaction
 
 _KEY = "ocpp.v16.open_transaction"
 
@@ -58,54 +59,25 @@ class OpenTransaction:
         )
 
 
-class TransactionState:
+class TransactionState(StoredTransaction[OpenTransaction]):
     """The open transaction, if any, persisted in the settings store."""
 
     def __init__(self, store: KeyValueStore) -> None:
-        self._store = store
-        raw = store.get(_KEY)
-        self._current = OpenTransaction.from_json(raw) if raw else None
-
-    @property
-    def current(self) -> OpenTransaction | None:
-        """The open transaction."""
-        return self._current
+        super().__init__(store, _KEY, OpenTransaction.from_json)
 
     def begin(
         self, session_id: str | None, id_tag: str, meter_start_wh: float, at: datetime
     ) -> OpenTransaction:
         """Open a transaction (ValueError if one is open: one connector, one transaction)."""
-        if self._current is not None:
-            raise ValueError("a transaction is already open")
-        opened = OpenTransaction(
-            ref=uuid.uuid4().hex,
-            session_id=session_id,
-            id_tag=id_tag,
-            meter_start_wh=meter_start_wh,
-            started_at=at,
+        return self._open(
+            OpenTransaction(
+                ref=uuid.uuid4().hex,
+                session_id=session_id,
+                id_tag=id_tag,
+                meter_start_wh=meter_start_wh,
+                started_at=at,
+            )
         )
-        self._save(opened)
-        return opened
-
-    def end(self) -> OpenTransaction | None:
-        """Close the open transaction; returns it (None if there was none)."""
-        ended = self._current
-        if ended is not None:
-            self._save(None)
-        return ended
-
-    def forget(self) -> None:
-        """Drop the open transaction without ending it (its back end is no longer ours)."""
-        self._save(None)
-
-    def set_end_reason(self, reason: str) -> None:
-        """Remember how to end the open transaction after a restart (a clean stop)."""
-        if self._current is not None:
-            self._save(replace(self._current, end_reason=reason))
-
-    def _save(self, transaction: OpenTransaction | None) -> None:
-        self._store.set(_KEY, None if transaction is None else transaction.to_json())
-        self._current = transaction
 
 
 def start_payload(connector_id: int, id_tag: str, meter_wh: float, at: str) -> dict[str, Any]:

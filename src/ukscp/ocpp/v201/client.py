@@ -25,30 +25,25 @@ everything that outlives a connection lives here.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
-import ukscp
-from ukscp.clock import Alarm, Clock
-from ukscp.events import (
-    EventBus,
-    EvseStateChanged,
-    OfferedCurrentChanged,
-    SessionEnded,
-    SessionStarted,
+from ukscp.clock import Clock
+from ukscp.events import EventBus, SessionEnded, SessionStarted
+from ukscp.ocpp.availability import REJECTED
+from ukscp.ocpp.client_base import (
+    BootInfo,
+    ChargePointLike,
+    CommonOptions,
+    Interval,
+    OcppClientBase,
 )
-from ukscp.ocpp.availability import REJECTED, Availability
-from ukscp.ocpp.firmware import STATUS_201, FirmwareUpdates
-from ukscp.ocpp.link import CsmsLink, CsmsRefused
-from ukscp.ocpp.log_upload import LogUploads
+from ukscp.ocpp.firmware import STATUS_201
+from ukscp.ocpp.link import CsmsRefused
 from ukscp.ocpp.meter_values import (
     CURRENT_OFFERED,
     ENERGY_IMPORT,
@@ -57,22 +52,13 @@ from ukscp.ocpp.meter_values import (
     SAMPLE_PERIODIC,
     TRANSACTION_BEGIN,
     TRANSACTION_END,
-    next_aligned,
     ocpp_time,
 )
-from ukscp.ocpp.port import ChargerPort, KeyValueStore
+from ukscp.ocpp.port import ChargerPort, ChargerSnapshot, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue, QueuedMessage
-from ukscp.ocpp.security_keys import SecurityKeys
 from ukscp.ocpp.sender import QueueSender
 from ukscp.ocpp.transport import CsmsTransport
-from ukscp.ocpp.trigger import (
-    READING_CONTEXT,
-    Triggerable,
-    Triggers,
-    TriggerTarget,
-    firmware_status_now,
-    send_live,
-)
+from ukscp.ocpp.trigger import READING_CONTEXT, Triggerable, TriggerTarget, send_live
 from ukscp.ocpp.v201 import device_model as dm
 from ukscp.ocpp.v201._lib import request
 from ukscp.ocpp.v201.charge_point import ChargePoint201
@@ -90,7 +76,7 @@ from ukscp.ocpp.v201.transactions import (
     transaction_event,
 )
 from ukscp.security.firmware_install import FirmwareInstaller
-from ukscp.security.seclog import SecurityEventType, SecurityLog
+from ukscp.security.seclog import SecurityLog
 
 _log = logging.getLogger(__name__)
 
@@ -100,42 +86,36 @@ BOOT_REASON_KEY = "ocpp.v201.boot_reason"
 OWNER_IDENTIFIER = "ukscp-owner"
 """The idToken of the owner's own sessions (a home charger has no card reader)."""
 
-_IDLE_S = 3600.0  # how long a loop with nothing to do sleeps before looking again
-_RANDOM_DELAY_MAX_S = 1800
 TRANSACTION_EVENT = "TransactionEvent"
 
-
-@dataclass(frozen=True, slots=True)
-class BootInfo:
-    """What BootNotification says about this charging station."""
-
-    vendor: str = "ukscp"
-    model: str = "ukscp"
-    serial_number: str | None = None
-    firmware_version: str = ukscp.__version__
+# Which device-model variable sets each interval the shared loops keep.
+_INTERVAL_VARIABLES: dict[Interval, Name] = {
+    "heartbeat": dm.HEARTBEAT_INTERVAL,
+    "sampled": dm.TX_UPDATED_INTERVAL,
+    "aligned": dm.ALIGNED_INTERVAL,
+}
 
 
 @dataclass(frozen=True, slots=True)
-class ClientOptions:
+class ClientOptions(CommonOptions):
     """Tunables of the client (the defaults suit a real charger)."""
 
-    boot: BootInfo = field(default_factory=BootInfo)
     owner_identifier: str = OWNER_IDENTIFIER
-    response_timeout_s: float = 30.0  # real seconds for the CSMS to answer one call
-    boot_retry_s: float = 60.0  # when Pending/Rejected come without an interval
-    reset_flush_s: float = 10.0  # how long a reset waits for the queue to drain
-    security_event_poll_s: float = 60.0  # a look for records written by another process
-    upload_timeout_s: float = 60.0
-    allow_plain_http_upload: bool | None = None  # None: where the transport allows ws://
 
 
-class OcppClient201:
+class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
     """The OCPP 2.0.1 client of one charger; see the module docstring.
 
     Construct it once in the composition root (before the charger starts, so it
     sees the first session), then ``await run()`` in a task; :meth:`stop` ends
     it and :meth:`close` closes its queue.
     """
+
+    _TASK_PREFIX = "ocpp201"
+    _FIRMWARE_STATUS = STATUS_201
+    _HARD_RESET = "Immediate"
+    _options: ClientOptions
+    _transactions: TransactionState
 
     def __init__(
         self,
@@ -153,16 +133,18 @@ class OcppClient201:
     ) -> None:
         if transport.config.version != "2.0.1":
             raise ValueError(f"OcppClient201 speaks OCPP 2.0.1, not {transport.config.version}")
-        self._transport = transport
-        self._port = port
-        self._store = store
-        self._clock = clock
-        self._seclog = seclog
-        self._queue = queue
-        self._options = options or ClientOptions()
-        self._smart = smart_charging
-        self._link = CsmsLink()
-        self._security = SecurityKeys(transport, seclog, store)
+        super().__init__(
+            transport=transport,
+            port=port,
+            clock=clock,
+            seclog=seclog,
+            queue=queue,
+            store=store,
+            options=options or ClientOptions(),
+            smart_charging=smart_charging,
+            firmware=firmware,
+            transactions=TransactionState(store),
+        )
         self._model = DeviceModel(
             store, external=self._external_variables(), on_change=self._variable_changed
         )
@@ -176,55 +158,13 @@ class OcppClient201:
             retry_interval_s=lambda: self._model.int_value(dm.MESSAGE_ATTEMPT_INTERVAL),
             before_sending=self._before_sending,
         )
-        self._uploads = LogUploads(
-            clock=clock,
-            seclog=seclog,
-            identity=transport.config.identity,
-            allow_plain_http=self._allow_plain_http_upload,
-            ca_file=lambda: self._transport.config.ca_file,
-            notify=self._notify_log_status,
-            timeout_s=self._options.upload_timeout_s,
-        )
-        self._transactions = TransactionState(store)
-        self._status_dirty = asyncio.Event()
-        # Before the charger starts: a station taken out of service stays out after a restart.
-        self._availability = Availability(store, port, self._availability_changed)
-        self._waiting_session = False  # an EV plugged in while out of service
-        self._installer = firmware
-        self._firmware = (
-            None
-            if firmware is None
-            else FirmwareUpdates(
-                firmware,
-                status_action=STATUS_201,
-                queue=queue,
-                wake_sender=self._sender.wake,
-                session_active=self._charging_session_active,
-                restart=lambda: self._restart(hard=False, reason="FirmwareUpdate"),
-                seclog=seclog,
-            )
-        )
-        self._stopping = asyncio.Event()
-        self._boot_alarm = Alarm(clock)
-        self._heartbeat_alarm = Alarm(clock)
-        self._sample_alarm = Alarm(clock)
-        self._aligned_alarm = Alarm(clock)
-        self._authorize_first: set[str] = set()  # transactions to Authorize before starting
         self._pending_remote: tuple[str, int, float] | None = None  # token, id, deadline
         self._reset_when_idle = False
         self._profile_requests: dict[int, dict[int, list[dict[str, Any]]]] = {}
         self._report_requests: dict[int, str] = {}  # request id -> report base
-        self._background: set[asyncio.Task[Any]] = set()
-        self._triggers = Triggers(self._spawn)
         if smart_charging is not None:
             smart_charging.attach(self)
-        self._end_stale_transaction()
-        self._subscriptions = [
-            bus.subscribe(SessionStarted, self._on_session_started),
-            bus.subscribe(SessionEnded, self._on_session_ended),
-            bus.subscribe(EvseStateChanged, lambda _: self._evse_changed(rate=False)),
-            bus.subscribe(OfferedCurrentChanged, lambda _: self._evse_changed(rate=True)),
-        ]
+        self._follow(bus)
 
     # ================================================================== public surface
 
@@ -233,109 +173,18 @@ class OcppClient201:
         """The variables (GetVariables/SetVariables)."""
         return self._model
 
-    @property
-    def queue(self) -> MessageQueue:
-        """The persistent message queue."""
-        return self._queue
-
-    @property
-    def transaction(self) -> OpenTransaction | None:
-        """The open transaction, if any."""
-        return self._transactions.current
-
-    @property
-    def operative(self) -> bool:
-        """False while the CSMS has the station out of service (G03/G04)."""
-        return self._availability.operative
-
-    @property
-    def online(self) -> bool:
-        """True while connected and registered (BootNotification accepted)."""
-        return self._link.online
-
-    async def run(self) -> None:
-        """Connect, reconnect, sample and deliver until :meth:`stop` (or cancellation)."""
-        tasks = [
-            asyncio.create_task(self._transport.run(self._session), name="ocpp201-transport"),
-            asyncio.create_task(self._guard(self._sampled_loop), name="ocpp201-sampled"),
-            asyncio.create_task(self._guard(self._aligned_loop), name="ocpp201-aligned"),
-            asyncio.create_task(self._guard(self._security_event_loop), name="ocpp201-seclog"),
-        ]
-        if self._smart is not None:
-            tasks.append(asyncio.create_task(self._guard(self._smart.run), name="ocpp201-profiles"))
-        try:
-            await self._stopping.wait()
-        finally:
-            for task in [*tasks, *self._background]:
-                task.cancel()
-            await asyncio.gather(*tasks, *self._background, return_exceptions=True)
-
-    def stop(self) -> None:
-        """End :meth:`run`. An open transaction is ended as ``Reboot`` at the next start."""
-        self._transactions.set_end_reason("Reboot")
-        self._stopping.set()
-
-    def close(self) -> None:
-        """Stop following the charger and close the queue (after :meth:`run` has returned)."""
-        for unsubscribe in self._subscriptions:
-            unsubscribe()
-        self._queue.close()
-
-    def forget_backend(self) -> int:
-        """Drop all this client holds for its CSMS; returns how many queued messages went.
-
-        For the owner re-pointing the charger (regulation 6). Call after
-        :meth:`run` has returned.
-        """
-        self._transactions.forget()
-        self._security.forget()
-        self._availability.forget()
-        if self._smart is not None:
-            self._smart.forget()
-        return self._queue.discard_all()
-
-    async def wait_until_drained(self, timeout_s: float) -> bool:
-        """Wait (on the clock) until the queue is empty; False if ``timeout_s`` passed first."""
-        drained = self._sender.drained
-        if drained.is_set():
-            return True
-        waiter = asyncio.ensure_future(drained.wait())
-        timer = asyncio.ensure_future(self._clock.sleep(timeout_s))
-        try:
-            await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            timer.cancel()
-        return drained.is_set()
-
     # ================================================================== one connection
 
-    async def _session(self, connection: ClientConnection) -> None:
-        cp = ChargePoint201(
+    def _message(self, action: str, **fields: Any) -> Any:
+        return request(action, **fields)
+
+    def _charge_point(self, connection: ClientConnection) -> ChargePointLike:
+        return ChargePoint201(
             self._transport.config.identity, connection, self, self._options.response_timeout_s
         )
-        self._link.attach(cp)
-        receiver = asyncio.create_task(cp.start(), name="ocpp201-receive")
-        worker = asyncio.create_task(self._registered(), name="ocpp201-registered")
-        try:
-            done, _ = await asyncio.wait({receiver, worker}, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                problem = task.exception()
-                if problem is not None and not isinstance(problem, ConnectionClosed):
-                    _log.error("OCPP session failed: %r", problem, exc_info=problem)
-        finally:
-            self._link.detach()
-            for task in (receiver, worker):
-                task.cancel()
-            await asyncio.gather(receiver, worker, return_exceptions=True)
 
-    async def _registered(self) -> None:
-        await self._boot()
-        self._link.registered()
-        await asyncio.gather(self._heartbeat_loop(), self._status_loop(), self._sender.run())
-
-    async def _boot(self) -> None:
-        """BootNotification until Accepted, waiting the interval the CSMS gives in between."""
+    def _boot_message(self) -> Any:
+        """BootNotification (B01), with why this start happened."""
         boot = self._options.boot
         station: dict[str, Any] = {
             "model": boot.model,
@@ -346,62 +195,34 @@ class OcppClient201:
             station["serial_number"] = boot.serial_number
         # Why this start happened, as the last run left it (B01: RemoteReset after the
         # CSMS's Reset, FirmwareUpdate after an install); anything else is a power-up.
+        # Pending (B02) or Rejected (B03), it is sent again after the interval; a
+        # triggered BootNotification cuts the wait short (F06).
         reason = self._store.get(BOOT_REASON_KEY) or "PowerUp"
-        message = request("BootNotification", charging_station=station, reason=reason)
-        while True:
-            try:
-                answer = await self._link.call(message)
-            except (CsmsRefused, TimeoutError) as exc:
-                _log.warning("BootNotification not answered: %s", exc)
-                await self._clock.sleep(self._options.boot_retry_s)
-                continue
-            status, interval = str(answer.status), int(answer.interval)
-            if status == "Accepted":
-                self._store.set(BOOT_REASON_KEY, None)
-                _log.info("registered with the CSMS (heartbeat every %d s)", interval)
-                if interval > 0:
-                    self._model.set_value(dm.HEARTBEAT_INTERVAL, str(interval))
-                return
-            # Pending (B02) or Rejected (B03): nothing else is sent until accepted,
-            # unless triggered (F06: a triggered BootNotification cuts the wait short).
-            wait = interval if interval > 0 else self._options.boot_retry_s
-            _log.info("BootNotification %s: trying again in %s s", status, wait)
-            await self._boot_alarm.sleep(wait)
+        return request("BootNotification", charging_station=station, reason=reason)
 
-    async def _heartbeat_loop(self) -> None:
-        last = self._clock.monotonic()
-        while True:
-            interval = self._model.int_value(dm.HEARTBEAT_INTERVAL)
-            remaining = last + interval - self._clock.monotonic()
-            if interval > 0 and remaining <= 0:
-                last = self._clock.monotonic()
-                with contextlib.suppress(CsmsRefused, TimeoutError):
-                    await self._link.call(request("Heartbeat"))
-                continue
-            await self._heartbeat_alarm.sleep(remaining if interval > 0 else _IDLE_S)
+    def _boot_accepted(self, interval: int) -> None:
+        self._store.set(BOOT_REASON_KEY, None)
+        if interval > 0:
+            self._model.set_value(dm.HEARTBEAT_INTERVAL, str(interval))
 
-    async def _status_loop(self) -> None:
-        """StatusNotification of connector 1 at registration and on every change (G01)."""
-        last: str | None = None
-        while True:
-            self._status_dirty.clear()
-            current = connector_status(self._port.snapshot(), self._availability.operative)
-            if current != last:
-                try:
-                    await self._link.call(self._status_message(current))
-                except (CsmsRefused, TimeoutError) as exc:
-                    _log.warning("StatusNotification refused: %s", exc)
-                last = current  # even if refused: do not loop on a CSMS that refuses it
-            if not self._status_dirty.is_set():
-                await self._status_dirty.wait()
+    def _note_boot_reason(self, reason: str) -> None:
+        """The next BootNotification's reason (BootReasonEnumType)."""
+        self._store.set(BOOT_REASON_KEY, reason)
 
-    def _status_message(self, status: str) -> Any:
+    def _int_setting(self, which: Interval) -> int:
+        return self._model.int_value(_INTERVAL_VARIABLES[which])
+
+    def _statuses(self) -> dict[int, str]:
+        """Connector 1's status now (G01): the station has no status of its own in 2.0.1."""
+        return {CONNECTOR_ID: connector_status(self._port.snapshot(), self._availability.operative)}
+
+    def _status_message(self, connector_id: int, status: str) -> Any:
         return request(
             "StatusNotification",
             timestamp=ocpp_time(self._clock.now()),
             connector_status=status,
             evse_id=EVSE_ID,
-            connector_id=CONNECTOR_ID,
+            connector_id=connector_id,
         )
 
     async def _before_sending(self, message: QueuedMessage, payload: dict[str, Any]) -> None:
@@ -425,58 +246,32 @@ class OcppClient201:
 
     # ================================================================== meter values
 
-    async def _sampled_loop(self) -> None:
+    def _sample(self) -> None:
         """TransactionEvent Updated every TxUpdatedInterval while a transaction is open (J02)."""
-        last = self._clock.monotonic()
-        while True:
-            interval = self._model.int_value(dm.TX_UPDATED_INTERVAL)
-            remaining = last + interval - self._clock.monotonic()
-            if interval > 0 and remaining <= 0:
-                last = self._clock.monotonic()
-                if self._transactions.current is not None:
-                    measurands = self._model.measurands(dm.TX_UPDATED_MEASURANDS)
-                    self._queue_updated("MeterValuePeriodic", measurands, SAMPLE_PERIODIC)
-                continue
-            await self._sample_alarm.sleep(remaining if interval > 0 else _IDLE_S)
+        measurands = self._model.measurands(dm.TX_UPDATED_MEASURANDS)
+        self._queue_updated("MeterValuePeriodic", measurands, SAMPLE_PERIODIC)
 
-    async def _aligned_loop(self) -> None:
+    def _clock_aligned(self, due: datetime) -> None:
         """Clock-aligned values at each AlignedDataCtrlr.Interval boundary (J01).
 
         In a transaction they are a TransactionEvent (so they keep its order and
         seqNo), outside one a MeterValues request.
         """
-        while True:
-            interval = self._model.int_value(dm.ALIGNED_INTERVAL)
-            if interval <= 0:
-                await self._aligned_alarm.sleep(_IDLE_S)
-                continue
-            now = self._clock.now()
-            due = next_aligned(now, interval)
-            await self._aligned_alarm.sleep((due - now).total_seconds())
-            if self._clock.now() < due:
-                continue  # woken early: the interval changed
-            measurands = self._model.measurands(dm.ALIGNED_MEASURANDS)
-            if self._transactions.current is not None:
-                self._queue_updated("MeterValueClock", measurands, SAMPLE_CLOCK, at=due)
-                continue
-            value = meter_value(self._port.snapshot(), measurands, SAMPLE_CLOCK, due)
-            if value is not None:
-                self._queue.put("MeterValues", {"evse_id": EVSE_ID, "meter_value": [value]})
-                self._sender.wake()
-
-    async def _security_event_loop(self) -> None:
-        # Other modules write the security log directly: follow its critical records.
-        await self._sender.follow_security_log(self._options.security_event_poll_s)
+        measurands = self._model.measurands(dm.ALIGNED_MEASURANDS)
+        if self._transactions.current is not None:
+            self._queue_updated("MeterValueClock", measurands, SAMPLE_CLOCK, at=due)
+            return
+        value = meter_value(self._port.snapshot(), measurands, SAMPLE_CLOCK, due)
+        if value is not None:
+            self._queue.put("MeterValues", {"evse_id": EVSE_ID, "meter_value": [value]})
+            self._sender.wake()
 
     # ================================================================== transactions
 
     def _on_session_started(self, event: SessionStarted) -> None:
         if self._transactions.current is not None:
             self._end_transaction("AbnormalCondition", "Other", event.at)
-        if not self._availability.operative:
-            # Out of service: no transaction starts (it may when made Operative again).
-            self._waiting_session = True
-            self._status_dirty.set()
+        if self._held_out_of_service():
             return
         token, remote_start_id = self._take_pending_remote_start()
         self._begin_transaction(
@@ -506,6 +301,15 @@ class OcppClient201:
             self._queue_updated(
                 "ChargingRateChanged", (CURRENT_OFFERED, POWER_IMPORT), SAMPLE_PERIODIC
             )
+
+    def _begin_waiting_session(self, snapshot: ChargerSnapshot) -> None:
+        self._begin_transaction(
+            snapshot.session_id,
+            self._options.owner_identifier,
+            self._clock.now(),
+            trigger="CablePluggedIn",
+            remote_start_id=None,
+        )
 
     def _begin_transaction(
         self,
@@ -603,21 +407,9 @@ class OcppClient201:
         self._availability.transaction_ended()  # a Scheduled Inoperative applies now
         if self._reset_when_idle:
             self._reset_when_idle = False
-            self._spawn(self._reset("OnIdle"))
+            self._background.spawn(self._reset("OnIdle"))
 
-    def _transaction_changed(self) -> None:
-        self._sender.wake()
-        self._status_dirty.set()
-        if self._smart is not None:
-            self._smart.transaction_changed()
-
-    def _end_stale_transaction(self) -> None:
-        """A transaction open when the charger last stopped cannot go on: sessions restart."""
-        stale = self._transactions.current
-        if stale is None:
-            return
-        reason = stale.end_reason or "PowerLoss"
-        _log.info("ending the transaction left open by the last run (%s)", reason)
+    def _end_stale(self, reason: str) -> None:
         self._end_transaction("AbnormalCondition", reason, self._clock.now())
 
     def _take_pending_remote_start(self) -> tuple[str, int | None]:
@@ -684,30 +476,7 @@ class OcppClient201:
         """
         if evse_id not in (None, EVSE_ID) or connector_id not in (None, CONNECTOR_ID):
             return REJECTED
-        return self._availability.change(
-            operational_status == "Operative",
-            transaction_open=self._transactions.current is not None,
-        )
-
-    def _availability_changed(self) -> None:
-        self._status_dirty.set()
-        snapshot = self._port.snapshot()
-        if (
-            self._availability.operative
-            and self._waiting_session
-            and self._transactions.current is None
-            and snapshot.ev_connected
-        ):
-            # Back in service with the EV still plugged in: its transaction starts
-            # now, as at a plug-in.
-            self._waiting_session = False
-            self._begin_transaction(
-                snapshot.session_id,
-                self._options.owner_identifier,
-                self._clock.now(),
-                trigger="CablePluggedIn",
-                remote_start_id=None,
-            )
+        return self._change_availability(operational_status)
 
     def trigger_message(self, requested: str, evse_id: int | None, connector_id: int | None) -> str:
         """F06: Accepted, Rejected or NotImplemented.
@@ -723,10 +492,6 @@ class OcppClient201:
             TriggerTarget(evse_id, connector_id),
             target_exists=evse_id in (None, EVSE_ID) and connector_id in (None, CONNECTOR_ID),
         )
-
-    def after_trigger_message(self, requested: str) -> None:
-        """Send the message an accepted TriggerMessage asked for."""
-        self._triggers.after(requested)
 
     def _trigger_table(self) -> dict[str, Triggerable]:
         return {
@@ -748,13 +513,10 @@ class OcppClient201:
     async def _trigger_boot(self, _: TriggerTarget) -> None:
         self._boot_alarm.wake()  # the boot loop, Pending or Rejected, sends it now
 
-    async def _trigger_heartbeat(self, _: TriggerTarget) -> None:
-        await send_live(self._link, request("Heartbeat"))
-
     async def _trigger_status(self, _: TriggerTarget) -> None:
         """Connector 1's status now, even if unchanged."""
         status = connector_status(self._port.snapshot(), self._availability.operative)
-        await send_live(self._link, self._status_message(status))
+        await send_live(self._link, self._status_message(CONNECTOR_ID, status))
 
     async def _trigger_meter_values(self, _: TriggerTarget) -> None:
         """The latest reading of every AlignedDataCtrlr.Measurands measurand (F06)."""
@@ -772,15 +534,6 @@ class OcppClient201:
         measurands = self._model.measurands(dm.TX_UPDATED_MEASURANDS) or (ENERGY_IMPORT,)
         self._queue_updated("Trigger", measurands, READING_CONTEXT)
 
-    async def _trigger_firmware_status(self, _: TriggerTarget) -> None:
-        status, request_id = firmware_status_now(self._installer)
-        await send_live(self._link, request(STATUS_201, status=status, request_id=request_id))
-
-    async def _trigger_log_status(self, _: TriggerTarget) -> None:
-        status, request_id = self._uploads.current()
-        message = request("LogStatusNotification", status=status, request_id=request_id)
-        await send_live(self._link, message)
-
     def reset(self, kind: str, evse_id: int | None) -> str:
         """B11/B12: the whole station restarts; OnIdle waits for the transaction to end."""
         if evse_id is not None:
@@ -794,43 +547,20 @@ class OcppClient201:
         """Carry out an Accepted reset (a Scheduled one waits for the transaction's end)."""
         if kind == "OnIdle" and self._reset_when_idle:
             return
-        self._spawn(self._reset(kind))
+        self._background.spawn(self._reset(kind))
 
-    async def _reset(self, kind: str) -> None:
-        self._seclog.record(
-            SecurityEventType.RESET_OR_REBOOT, f"{kind} reset requested by the CSMS"
-        )
+    def _end_for_reset(self, kind: str) -> None:
         self._end_transaction("ResetCommand", "ImmediateReset", self._clock.now())
-        await self._restart(hard=kind == "Immediate", reason="RemoteReset")
-
-    async def _restart(self, *, hard: bool, reason: str) -> None:
-        """Deliver the queue (for at most ``reset_flush_s``), then restart the charger.
-
-        ``reason`` is the next BootNotification's (BootReasonEnumType).
-        """
-        self._store.set(BOOT_REASON_KEY, reason)
-        self._sender.queue_security_events()
-        if not await self.wait_until_drained(self._options.reset_flush_s):
-            _log.warning("restarting with %d messages still queued", len(self._queue))
-        self._port.reset(hard)
 
     # -- Firmware (L01) --------------------------------------------------------------------
 
     def update_firmware(self, request: dict[str, Any]) -> str:
         """L01 UpdateFirmware: Rejected unless a firmware installer was given."""
-        if self._firmware is None:
-            return "Rejected"
-        return self._firmware.request(request)
+        return self._firmware_request(request)
 
     def after_update_firmware(self, request_id: int) -> None:
         """Start the accepted firmware request (download, verify, wait, install)."""
-        task = None if self._firmware is None else self._firmware.start(request_id)
-        if task is not None:
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-
-    def _charging_session_active(self) -> bool:
-        return self._transactions.current is not None or self._port.snapshot().ev_connected
+        self._start_firmware(request_id)
 
     def get_variables(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """B06: each variable's value, or why not."""
@@ -848,13 +578,7 @@ class OcppClient201:
 
     def after_set_variables(self) -> None:
         """Reconnect after a change of the security profile or the Basic auth password."""
-        if self._security.take_reconnect_request():
-            self._spawn(self._reconnect_when_idle())
-
-    async def _reconnect_when_idle(self) -> None:
-        # Not in the middle of one of our calls: closing then would lose its answer.
-        async with self._link.idle():
-            await self._transport.reconnect()
+        self._reconnect_if_asked()
 
     def get_base_report(self, request_id: int, report_base: str) -> str:
         """B07: FullInventory lists every variable, ConfigurationInventory the settable ones.
@@ -882,34 +606,7 @@ class OcppClient201:
             seq_no=0,
             report_data=data,
         )
-        self._spawn(self._send_now(message))
-
-    def get_log(
-        self,
-        log_type: str,
-        request_id: int,
-        remote_location: str,
-        retries: int | None,
-        retry_interval: int | None,
-    ) -> tuple[str, str | None]:
-        """N01: accept a SecurityLog upload to an http(s) location."""
-        return self._uploads.accept(log_type, request_id, remote_location, retries, retry_interval)
-
-    def after_get_log(self, request_id: int) -> None:
-        """Start the upload accepted by :meth:`get_log`."""
-        task = self._uploads.start(request_id)
-        if task is not None:
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-
-    async def _notify_log_status(self, status: str, request_id: int) -> None:
-        await self._link.send_now(
-            request("LogStatusNotification", status=status, request_id=request_id)
-        )
-
-    def _allow_plain_http_upload(self) -> bool:
-        allowed = self._options.allow_plain_http_upload
-        return (not self._transport.config.secure) if allowed is None else allowed
+        self._background.spawn(self._send_now(message))
 
     def set_charging_profile(self, evse_id: int, profile: dict[str, Any]) -> tuple[str, str | None]:
         """K01, handed to the smart-charging handler."""
@@ -954,7 +651,7 @@ class OcppClient201:
             request("ReportChargingProfiles", **fields)
             for fields in profile_reports(request_id, found)
         ]
-        self._spawn(self._send_all(messages))
+        self._background.spawn(self._send_all(messages))
 
     async def _send_all(self, messages: list[Any]) -> None:
         for message in messages:
@@ -992,44 +689,8 @@ class OcppClient201:
             ),
         ]
 
-    def _set_random_delay_max(self, value: str) -> str:
-        """Regulation 11's remote setting of the maximum delay (0..1800 s)."""
-        try:
-            seconds = int(value.strip())
-        except ValueError:
-            return dm.REJECTED
-        if not 0 <= seconds <= _RANDOM_DELAY_MAX_S:
-            return dm.REJECTED
-        try:
-            self._port.set_random_delay_max_s(seconds)
-        except ValueError:
-            return dm.REJECTED
-        return dm.ACCEPTED
-
     def _variable_changed(self, name: Name) -> None:
-        alarm = {
-            dm.HEARTBEAT_INTERVAL: self._heartbeat_alarm,
-            dm.TX_UPDATED_INTERVAL: self._sample_alarm,
-            dm.ALIGNED_INTERVAL: self._aligned_alarm,
-        }.get(name)
-        if alarm is not None:
-            alarm.wake()
-
-    # ================================================================== helpers
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(self._guard(lambda: work))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _guard(self, work: Callable[[], Awaitable[None]]) -> None:
-        """Run ``work``, logging a failure instead of losing it in a forgotten task."""
-        try:
-            await work()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            _log.exception("OCPP background work failed")
+        self._wake_for(next((k for k, v in _INTERVAL_VARIABLES.items() if v == name), None))
 
 
 __all__ = [

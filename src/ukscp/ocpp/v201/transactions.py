@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from ukscp.ocpp.port import KeyValueStore
+from ukscp.ocpp.transactions import StoredTransaction
 
 _KEY = "ocpp.v201.open_transaction"
 EVSE_ID = 1
@@ -73,35 +74,27 @@ class OpenTransaction:
         )
 
 
-class TransactionState:
+class TransactionState(StoredTransaction[OpenTransaction]):
     """The open transaction, if any, persisted in the settings store."""
 
     def __init__(self, store: KeyValueStore) -> None:
-        self._store = store
-        raw = store.get(_KEY)
-        self._current = OpenTransaction.from_json(raw) if raw else None
-
-    @property
-    def current(self) -> OpenTransaction | None:
-        """The open transaction."""
-        return self._current
+        super().__init__(store, _KEY, OpenTransaction.from_json)
 
     def begin(
         self, session_id: str | None, id_token: str, at: datetime, remote_start_id: int | None
     ) -> OpenTransaction:
         """Open a transaction (ValueError if one is open: one EVSE, one transaction)."""
-        if self._current is not None:
-            raise ValueError("a transaction is already open")
-        opened = OpenTransaction(
-            # A UUID: unique across restarts and chargers with no counter to keep (36 chars max).
-            transaction_id=uuid.uuid4().hex,
-            session_id=session_id,
-            id_token=id_token,
-            started_at=at,
-            remote_start_id=remote_start_id,
+        return self._open(
+            OpenTransaction(
+                # A UUID: unique across restarts and chargers with no counter to keep
+                # (36 chars max).
+                transaction_id=uuid.uuid4().hex,
+                session_id=session_id,
+                id_token=id_token,
+                started_at=at,
+                remote_start_id=remote_start_id,
+            )
         )
-        self._save(opened)
-        return opened
 
     def take_seq_no(self, charging_state: str | None = None) -> int:
         """The seqNo for the next event of the open transaction (persisted before use)."""
@@ -116,26 +109,6 @@ class TransactionState:
         """The CSMS's RequestStartTransaction now stands behind the open transaction."""
         if self._current is not None:
             self._save(replace(self._current, remote_start_id=remote_start_id))
-
-    def end(self) -> OpenTransaction | None:
-        """Close the open transaction; returns it (None if there was none)."""
-        ended = self._current
-        if ended is not None:
-            self._save(None)
-        return ended
-
-    def forget(self) -> None:
-        """Drop the open transaction without ending it (its back end is no longer ours)."""
-        self._save(None)
-
-    def set_end_reason(self, reason: str) -> None:
-        """Remember how to end the open transaction after a restart (a clean stop)."""
-        if self._current is not None:
-            self._save(replace(self._current, end_reason=reason))
-
-    def _save(self, transaction: OpenTransaction | None) -> None:
-        self._store.set(_KEY, None if transaction is None else transaction.to_json())
-        self._current = transaction
 
 
 def id_token(token: str) -> dict[str, Any]:

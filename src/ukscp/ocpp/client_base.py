@@ -1,0 +1,619 @@
+"""What the OCPP 1.6J and 2.0.1 clients share: their wiring, lifecycle and plumbing.
+
+A version's client (:class:`~ukscp.ocpp.v16.client.OcppClient16`,
+:class:`~ukscp.ocpp.v201.client.OcppClient201`) subclasses
+:class:`OcppClientBase` and supplies what differs by version: its settings
+table (configuration keys or device model) and queue sender, the
+BootNotification and StatusNotification messages, the transaction model and
+the shape of each request and answer. Everything here is the same on the
+wire's both sides of 2.0: one connection at a time through a
+:class:`~ukscp.ocpp.link.CsmsLink`, the persistent queue, registration and
+heartbeats, meter sampling on the clock, security events, GetLog uploads,
+firmware updates, ChangeAvailability, resets and restarts, and the background
+work that must not be lost in a forgotten task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+import ukscp
+from ukscp.clock import Alarm, Clock
+from ukscp.events import (
+    EventBus,
+    EvseStateChanged,
+    OfferedCurrentChanged,
+    SessionEnded,
+    SessionStarted,
+)
+from ukscp.ocpp.availability import Availability
+from ukscp.ocpp.firmware import FirmwareUpdates
+from ukscp.ocpp.link import Caller, CsmsLink, CsmsRefused
+from ukscp.ocpp.log_upload import LogUploads
+from ukscp.ocpp.loops import clock_aligned, every, register, report_status
+from ukscp.ocpp.port import ChargerPort, ChargerSnapshot, KeyValueStore
+from ukscp.ocpp.queue import MessageQueue
+from ukscp.ocpp.security_keys import SecurityKeys
+from ukscp.ocpp.sender import QueueSender
+from ukscp.ocpp.transactions import StoredTransaction, TransactionRecord
+from ukscp.ocpp.transport import CsmsTransport
+from ukscp.ocpp.trigger import Triggers, TriggerTarget, firmware_status_now, send_live
+from ukscp.security.firmware_install import FirmwareInstaller
+from ukscp.security.seclog import SecurityEventType, SecurityLog
+
+_log = logging.getLogger(__name__)
+
+RANDOM_DELAY_MAX_S = 1800
+"""The most a CSMS may set the randomised delay's maximum to (regulation 11)."""
+
+Interval = Literal["heartbeat", "sampled", "aligned"]
+"""The intervals a client keeps: heartbeats, periodic samples, clock-aligned readings."""
+
+_ACCEPTED = "Accepted"
+_REJECTED = "Rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class BootInfo:
+    """What BootNotification says about this charger."""
+
+    vendor: str = "ukscp"
+    model: str = "ukscp"
+    serial_number: str | None = None
+    firmware_version: str = ukscp.__version__
+
+
+@dataclass(frozen=True, slots=True)
+class CommonOptions:
+    """Tunables every client has (the defaults suit a real charger).
+
+    Each version's ``ClientOptions`` adds the owner's own idTag or idToken.
+    """
+
+    boot: BootInfo = field(default_factory=BootInfo)
+    response_timeout_s: float = 30.0  # real seconds for the CSMS to answer one call
+    boot_retry_s: float = 60.0  # when Pending/Rejected come without an interval
+    reset_flush_s: float = 10.0  # how long a reset waits for the queue to drain
+    security_event_poll_s: float = 60.0  # a look for records written by another process
+    upload_timeout_s: float = 60.0
+    allow_plain_http_upload: bool | None = None  # None: where the transport allows ws://
+
+
+class ChargePointLike(Caller, Protocol):
+    """One connection's message router from the ``ocpp`` library."""
+
+    async def start(self) -> None:
+        """Receive and answer the CSMS's messages until the connection closes."""
+        ...
+
+
+class SmartChargingPart(Protocol):
+    """What the shared part of a client asks of its smart-charging handler."""
+
+    async def run(self) -> None:
+        """Keep the charger's limit up to date until cancelled."""
+        ...
+
+    def transaction_changed(self) -> None:
+        """A transaction began or ended: TxProfiles bind to it or fall away."""
+        ...
+
+    def forget(self) -> None:
+        """Drop every profile (the back end is no longer ours)."""
+        ...
+
+
+TxT = TypeVar("TxT", bound=TransactionRecord)
+SmartT = TypeVar("SmartT", bound=SmartChargingPart)
+
+
+class Background:
+    """Tasks started by a client and cancelled with it; a failure is logged, never lost."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in a task of its own, guarded."""
+        self.adopt(asyncio.get_running_loop().create_task(guard(lambda: work)))
+
+    def adopt(self, task: asyncio.Task[Any] | None) -> None:
+        """Keep ``task`` (started elsewhere) until it ends, to cancel it with the rest."""
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def tasks(self) -> list[asyncio.Task[Any]]:
+        """The tasks still running."""
+        return list(self._tasks)
+
+
+async def guard(work: Callable[[], Awaitable[None]]) -> None:
+    """Run ``work``, logging a failure instead of losing it in a forgotten task."""
+    try:
+        await work()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        _log.exception("OCPP background work failed")
+
+
+class OcppClientBase(ABC, Generic[TxT, SmartT]):
+    """The version-neutral part of an OCPP client; see the module docstring.
+
+    A subclass's constructor calls ``super().__init__``, then builds its
+    settings table and sets ``_sender``, and last calls :meth:`_follow` (after
+    attaching its smart-charging handler), which ends a transaction left open
+    by the last run and starts following the charger's events.
+    """
+
+    _TASK_PREFIX: ClassVar[str]
+    """The prefix of this client's task names (``ocpp``, ``ocpp201``)."""
+
+    _FIRMWARE_STATUS: ClassVar[str]
+    """The action that reports a signed firmware update's progress."""
+
+    _HARD_RESET: ClassVar[str]
+    """The reset kind that restarts the charger hard."""
+
+    _sender: QueueSender
+
+    def __init__(
+        self,
+        *,
+        transport: CsmsTransport,
+        port: ChargerPort,
+        clock: Clock,
+        seclog: SecurityLog,
+        queue: MessageQueue,
+        store: KeyValueStore,
+        options: CommonOptions,
+        smart_charging: SmartT | None,
+        firmware: FirmwareInstaller | None,
+        transactions: StoredTransaction[TxT],
+    ) -> None:
+        self._transport = transport
+        self._port = port
+        self._store = store
+        self._clock = clock
+        self._seclog = seclog
+        self._queue = queue
+        self._options = options
+        self._smart = smart_charging
+        self._link = CsmsLink()
+        self._security = SecurityKeys(transport, seclog, store)
+        self._uploads = LogUploads(
+            clock=clock,
+            seclog=seclog,
+            identity=transport.config.identity,
+            allow_plain_http=self._allow_plain_http_upload,
+            ca_file=lambda: self._transport.config.ca_file,
+            notify=self._notify_log_status,
+            timeout_s=options.upload_timeout_s,
+        )
+        self._transactions = transactions
+        self._status_dirty = asyncio.Event()
+        # Before the charger starts: a charger taken out of service stays out after a restart.
+        self._availability = Availability(store, port, self._availability_changed)
+        self._waiting_session = False  # an EV plugged in while out of service
+        self._installer = firmware
+        self._firmware = (
+            None
+            if firmware is None
+            else FirmwareUpdates(
+                firmware,
+                status_action=self._FIRMWARE_STATUS,
+                queue=queue,
+                # The sender is the version's, set once this constructor returns.
+                wake_sender=lambda: self._sender.wake(),
+                session_active=self._charging_session_active,
+                restart=lambda: self._restart(hard=False, reason="FirmwareUpdate"),
+                seclog=seclog,
+            )
+        )
+        self._stopping = asyncio.Event()
+        self._boot_alarm = Alarm(clock)
+        self._heartbeat_alarm = Alarm(clock)
+        self._sample_alarm = Alarm(clock)
+        self._aligned_alarm = Alarm(clock)
+        self._authorize_first: set[str] = set()  # transactions to Authorize before starting
+        self._background = Background()
+        self._triggers = Triggers(self._background.spawn)
+        self._subscriptions: list[Callable[[], None]] = []
+
+    def _follow(self, bus: EventBus) -> None:
+        """The end of construction: settle the last run's transaction, then follow the charger."""
+        self._end_stale_transaction()
+        self._subscriptions = [
+            bus.subscribe(SessionStarted, self._on_session_started),
+            bus.subscribe(SessionEnded, self._on_session_ended),
+            bus.subscribe(EvseStateChanged, lambda _: self._evse_changed(rate=False)),
+            bus.subscribe(OfferedCurrentChanged, lambda _: self._evse_changed(rate=True)),
+        ]
+
+    # ================================================================== what differs by version
+
+    @abstractmethod
+    def _message(self, action: str, **fields: Any) -> Any:
+        """The version's request message for ``action`` (snake_case fields)."""
+
+    @abstractmethod
+    def _charge_point(self, connection: ClientConnection) -> ChargePointLike:
+        """A fresh message router for one connection."""
+
+    @abstractmethod
+    def _boot_message(self) -> Any:
+        """This charger's BootNotification."""
+
+    @abstractmethod
+    def _boot_accepted(self, interval: int) -> None:
+        """BootNotification was accepted with heartbeat ``interval``."""
+
+    @abstractmethod
+    def _int_setting(self, which: Interval) -> int:
+        """``heartbeat``, ``sampled`` or ``aligned``: the interval in seconds set now."""
+
+    @abstractmethod
+    def _statuses(self) -> Mapping[int, Any]:
+        """Each connector's status now (as the version's StatusNotification reads it)."""
+
+    @abstractmethod
+    def _status_message(self, connector_id: int, status: Any) -> Any:
+        """The StatusNotification for ``connector_id`` in ``status``."""
+
+    @abstractmethod
+    def _sample(self) -> None:
+        """Queue the periodic sample of the open transaction."""
+
+    @abstractmethod
+    def _clock_aligned(self, due: datetime) -> None:
+        """Queue the clock-aligned readings for boundary ``due``."""
+
+    @abstractmethod
+    def _on_session_started(self, event: SessionStarted) -> None:
+        """A plug-in."""
+
+    @abstractmethod
+    def _on_session_ended(self, event: SessionEnded) -> None:
+        """An unplug."""
+
+    @abstractmethod
+    def _evse_changed(self, *, rate: bool) -> None:
+        """The EVSE's state (or, ``rate``, its offered current) changed."""
+
+    @abstractmethod
+    def _begin_waiting_session(self, snapshot: ChargerSnapshot) -> None:
+        """Back in service with the EV plugged in: begin its transaction now."""
+
+    @abstractmethod
+    def _end_stale(self, reason: str) -> None:
+        """End the transaction the last run left open, for ``reason``."""
+
+    @abstractmethod
+    def _end_for_reset(self, kind: str) -> None:
+        """End the open transaction, if any, for a CSMS reset of ``kind``."""
+
+    def _note_boot_reason(self, reason: str) -> None:
+        """Remember why the next start happens (a version whose boot says so keeps it)."""
+
+    # ================================================================== public surface
+
+    @property
+    def queue(self) -> MessageQueue:
+        """The persistent message queue."""
+        return self._queue
+
+    @property
+    def transaction(self) -> TxT | None:
+        """The open transaction, if any."""
+        return self._transactions.current
+
+    @property
+    def operative(self) -> bool:
+        """False while the CSMS has the charger out of service (ChangeAvailability)."""
+        return self._availability.operative
+
+    @property
+    def online(self) -> bool:
+        """True while connected and registered (BootNotification accepted)."""
+        return self._link.online
+
+    async def run(self) -> None:
+        """Connect, reconnect, sample and deliver until :meth:`stop` (or cancellation)."""
+        prefix = self._TASK_PREFIX
+        tasks = [
+            asyncio.create_task(self._transport.run(self._session), name=f"{prefix}-transport"),
+            asyncio.create_task(guard(self._sampled_loop), name=f"{prefix}-sampled"),
+            asyncio.create_task(guard(self._aligned_loop), name=f"{prefix}-aligned"),
+            asyncio.create_task(guard(self._security_event_loop), name=f"{prefix}-seclog"),
+        ]
+        if self._smart is not None:
+            tasks.append(asyncio.create_task(guard(self._smart.run), name=f"{prefix}-profiles"))
+        try:
+            await self._stopping.wait()
+        finally:
+            background = self._background.tasks()
+            for task in [*tasks, *background]:
+                task.cancel()
+            await asyncio.gather(*tasks, *background, return_exceptions=True)
+
+    def stop(self) -> None:
+        """End :meth:`run`. An open transaction is ended as ``Reboot`` at the next start."""
+        self._transactions.set_end_reason("Reboot")
+        self._stopping.set()
+
+    def close(self) -> None:
+        """Stop following the charger and close the queue (after :meth:`run` has returned)."""
+        for unsubscribe in self._subscriptions:
+            unsubscribe()
+        self._queue.close()
+
+    def forget_backend(self) -> int:
+        """Drop all this client holds for its CSMS; returns how many queued messages went.
+
+        For the owner re-pointing the charger (regulation 6): the old back end's
+        undelivered messages, its open transaction and its charging profiles must
+        not reach or bind the next back end. Call after :meth:`run` has returned.
+        """
+        self._transactions.forget()
+        self._security.forget()
+        self._availability.forget()
+        if self._smart is not None:
+            self._smart.forget()
+        return self._queue.discard_all()
+
+    async def wait_until_drained(self, timeout_s: float) -> bool:
+        """Wait (on the clock) until the queue is empty; False if ``timeout_s`` passed first."""
+        drained = self._sender.drained
+        if drained.is_set():
+            return True
+        waiter = asyncio.ensure_future(drained.wait())
+        timer = asyncio.ensure_future(self._clock.sleep(timeout_s))
+        try:
+            await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            timer.cancel()
+        return drained.is_set()
+
+    # ================================================================== one connection
+
+    async def _session(self, connection: ClientConnection) -> None:
+        cp = self._charge_point(connection)
+        self._link.attach(cp)
+        prefix = self._TASK_PREFIX
+        receiver = asyncio.create_task(cp.start(), name=f"{prefix}-receive")
+        worker = asyncio.create_task(self._registered(), name=f"{prefix}-registered")
+        try:
+            done, _ = await asyncio.wait({receiver, worker}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                problem = task.exception()
+                if problem is not None and not isinstance(problem, ConnectionClosed):
+                    _log.error("OCPP session failed: %r", problem, exc_info=problem)
+        finally:
+            self._link.detach()
+            for task in (receiver, worker):
+                task.cancel()
+            await asyncio.gather(receiver, worker, return_exceptions=True)
+
+    async def _registered(self) -> None:
+        await register(
+            self._link,
+            self._clock,
+            self._boot_alarm,
+            self._boot_message(),
+            retry_s=self._options.boot_retry_s,
+            accepted=self._boot_accepted,
+        )
+        self._link.registered()
+        await asyncio.gather(
+            every(
+                self._clock,
+                self._heartbeat_alarm,
+                partial(self._int_setting, "heartbeat"),
+                self._heartbeat,
+            ),
+            report_status(self._link, self._status_dirty, self._statuses, self._status_message),
+            self._sender.run(),
+        )
+
+    async def _heartbeat(self) -> None:
+        with contextlib.suppress(CsmsRefused, TimeoutError):  # the next one will tell
+            await self._link.call(self._message("Heartbeat"))
+
+    # ================================================================== meter values
+
+    async def _sampled_loop(self) -> None:
+        """The periodic sample of the open transaction, every configured interval."""
+
+        async def tick() -> None:
+            if self._transactions.current is not None:
+                self._sample()
+
+        await every(self._clock, self._sample_alarm, partial(self._int_setting, "sampled"), tick)
+
+    async def _aligned_loop(self) -> None:
+        """Clock-aligned readings at each boundary of the configured interval."""
+        interval = partial(self._int_setting, "aligned")
+        await clock_aligned(self._clock, self._aligned_alarm, interval, self._clock_aligned)
+
+    async def _security_event_loop(self) -> None:
+        # Other modules write the security log directly: follow its critical records.
+        await self._sender.follow_security_log(self._options.security_event_poll_s)
+
+    # ================================================================== transactions
+
+    def _held_out_of_service(self) -> bool:
+        """At a plug-in: True (and remembered) when out of service, so no transaction starts.
+
+        It may start when the CSMS makes the charger Operative again.
+        """
+        if self._availability.operative:
+            return False
+        self._waiting_session = True
+        self._status_dirty.set()
+        return True
+
+    def _transaction_changed(self) -> None:
+        self._sender.wake()
+        self._status_dirty.set()
+        if self._smart is not None:
+            self._smart.transaction_changed()
+
+    def _end_stale_transaction(self) -> None:
+        """A transaction open when the charger last stopped cannot go on: sessions restart."""
+        stale = self._transactions.current
+        if stale is None:
+            return
+        reason = stale.end_reason or "PowerLoss"
+        _log.info("ending the transaction left open by the last run (%s)", reason)
+        self._end_stale(reason)
+
+    def _charging_session_active(self) -> bool:
+        return self._transactions.current is not None or self._port.snapshot().ev_connected
+
+    # ================================================================== availability
+
+    def _change_availability(self, kind: str) -> str:
+        """ChangeAvailability of the whole charger; Inoperative in a transaction is Scheduled."""
+        return self._availability.change(
+            kind == "Operative", transaction_open=self._transactions.current is not None
+        )
+
+    def _availability_changed(self) -> None:
+        self._status_dirty.set()
+        snapshot = self._port.snapshot()
+        if (
+            self._availability.operative
+            and self._waiting_session
+            and self._transactions.current is None
+            and snapshot.ev_connected
+        ):
+            # Back in service with the EV still plugged in: its transaction starts
+            # now, as at a plug-in.
+            self._waiting_session = False
+            self._begin_waiting_session(snapshot)
+
+    # ================================================================== reset and restart
+
+    def after_trigger_message(self, requested: str) -> None:
+        """Send the message an accepted TriggerMessage asked for."""
+        self._triggers.after(requested)
+
+    async def _reset(self, kind: str) -> None:
+        self._seclog.record(
+            SecurityEventType.RESET_OR_REBOOT, f"{kind} reset requested by the CSMS"
+        )
+        self._end_for_reset(kind)
+        await self._restart(hard=kind == self._HARD_RESET, reason="RemoteReset")
+
+    async def _restart(self, *, hard: bool, reason: str) -> None:
+        """Deliver the queue (for at most ``reset_flush_s``), then restart the charger.
+
+        ``reason`` says why, for a version whose BootNotification tells the CSMS.
+        """
+        self._note_boot_reason(reason)
+        self._sender.queue_security_events()
+        if not await self.wait_until_drained(self._options.reset_flush_s):
+            _log.warning("restarting with %d messages still queued", len(self._queue))
+        self._port.reset(hard)
+
+    def _reconnect_if_asked(self) -> None:
+        """Reconnect after a change of the security profile or the authorization key."""
+        if self._security.take_reconnect_request():
+            self._background.spawn(self._reconnect_when_idle())
+
+    async def _reconnect_when_idle(self) -> None:
+        # Not in the middle of one of our calls: closing then would lose its answer.
+        async with self._link.idle():
+            await self._transport.reconnect()
+
+    # ================================================================== GetLog and firmware
+
+    def get_log(
+        self,
+        log_type: str,
+        request_id: int,
+        remote_location: str,
+        retries: int | None,
+        retry_interval: int | None,
+    ) -> tuple[str, str | None]:
+        """Accept a SecurityLog upload to an http(s) location."""
+        return self._uploads.accept(log_type, request_id, remote_location, retries, retry_interval)
+
+    def after_get_log(self, request_id: int) -> None:
+        """Start the upload accepted by :meth:`get_log`."""
+        self._background.adopt(self._uploads.start(request_id))
+
+    async def _notify_log_status(self, status: str, request_id: int) -> None:
+        await self._link.send_now(
+            self._message("LogStatusNotification", status=status, request_id=request_id)
+        )
+
+    def _allow_plain_http_upload(self) -> bool:
+        allowed = self._options.allow_plain_http_upload
+        return (not self._transport.config.secure) if allowed is None else allowed
+
+    def _firmware_request(self, request: dict[str, Any]) -> str:
+        """A firmware update request: Rejected unless a firmware installer was given."""
+        if self._firmware is None:
+            return _REJECTED
+        return self._firmware.request(request)
+
+    def _start_firmware(self, request_id: int) -> None:
+        """Start the accepted firmware request (download, verify, wait, install)."""
+        if self._firmware is not None:
+            self._background.adopt(self._firmware.start(request_id))
+
+    # ================================================================== triggered messages
+
+    async def _trigger_heartbeat(self, _: TriggerTarget) -> None:
+        await send_live(self._link, self._message("Heartbeat"))
+
+    async def _trigger_firmware_status(self, _: TriggerTarget) -> None:
+        """The signed firmware update's progress now."""
+        status, request_id = firmware_status_now(self._installer)
+        message = self._message(self._FIRMWARE_STATUS, status=status, request_id=request_id)
+        await send_live(self._link, message)
+
+    async def _trigger_log_status(self, _: TriggerTarget) -> None:
+        status, request_id = self._uploads.current()
+        message = self._message("LogStatusNotification", status=status, request_id=request_id)
+        await send_live(self._link, message)
+
+    # ================================================================== settings
+
+    def _set_random_delay_max(self, value: str) -> str:
+        """Regulation 11's remote setting of the maximum delay (0..1800 s)."""
+        try:
+            seconds = int(value.strip())
+        except ValueError:
+            return _REJECTED
+        if not 0 <= seconds <= RANDOM_DELAY_MAX_S:
+            return _REJECTED
+        try:
+            self._port.set_random_delay_max_s(seconds)
+        except ValueError:
+            return _REJECTED
+        return _ACCEPTED
+
+    def _wake_for(self, which: Interval | None) -> None:
+        """A setting changed: the loop of ``which`` (see :meth:`_int_setting`) looks again."""
+        alarm = {
+            "heartbeat": self._heartbeat_alarm,
+            "sampled": self._sample_alarm,
+            "aligned": self._aligned_alarm,
+        }.get(which) if which is not None else None
+        if alarm is not None:
+            alarm.wake()
