@@ -8,7 +8,9 @@ The version-specific edges (:mod:`ukscp.ocpp.v16._lib`,
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar, cast
@@ -21,10 +23,31 @@ from ocpp.routing import on as _on
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_log = logging.getLogger(__name__)
+
 OcppError: type[Exception] = _exceptions.OCPPError
 """Base of the library's CALLERROR exceptions (``.code``, ``.description``)."""
 
 _CALL = 2
+
+CONSTRAINT_ERRORS: Mapping[str, str] = {
+    "type": "TypeConstraintViolationError",
+    "maxLength": "TypeConstraintViolationError",
+    "minLength": "TypeConstraintViolationError",
+    "format": "TypeConstraintViolationError",
+    "enum": "PropertyConstraintViolationError",
+    "minimum": "PropertyConstraintViolationError",
+    "maximum": "PropertyConstraintViolationError",
+    "exclusiveMinimum": "PropertyConstraintViolationError",
+    "exclusiveMaximum": "PropertyConstraintViolationError",
+    "multipleOf": "PropertyConstraintViolationError",
+    "pattern": "PropertyConstraintViolationError",
+}
+"""JSON-schema keyword -> CALLERROR code where OCPP-J 1.6 and 2.0.1 agree.
+
+Each version adds its own codes for the structural keywords (an unknown
+field, a missing one, too few or too many items).
+"""
 
 
 def on(action: str) -> Callable[[F], F]:
@@ -85,3 +108,24 @@ def schema_error(
     where = "/".join(str(part) for part in found.absolute_path) or "payload"
     # The description carries the cause only: never the message back (it may be large).
     return error(kind, f"{action}: {where}: {found.message}")
+
+
+def checked_payload(
+    action: str, payload: Any, payload_error: Callable[[str, Any], Exception | None]
+) -> dict[str, Any]:
+    """A request's payload as on the wire (a deep copy), once ``payload_error`` passes it.
+
+    Raises the version's CALLERROR for a payload its schema refuses, so the
+    library answers with that code before any handler runs. A bug in the
+    checker is logged and lets the payload through: it must not kill the
+    receive loop.
+    """
+    try:
+        problem = payload_error(action, payload)
+    except Exception:
+        _log.exception("checking the payload of %s failed", action)
+        problem = None
+    if problem is not None:
+        _log.warning("refused %s from the CSMS: %s", action, problem)
+        raise problem
+    return copy.deepcopy(payload) if isinstance(payload, dict) else {}

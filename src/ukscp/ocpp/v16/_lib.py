@@ -18,7 +18,7 @@ from ocpp.v16 import ChargePoint as _ChargePoint  # type: ignore[import-untyped]
 from ocpp.v16 import call as _call
 from ocpp.v16 import call_result as _call_result
 
-from ukscp.ocpp._lib import OcppError, after, error, error_code, on, schema_error
+from ukscp.ocpp._lib import CONSTRAINT_ERRORS, OcppError, after, error, error_code, on, schema_error
 
 __all__ = [
     "OCPP_VERSION",
@@ -43,19 +43,9 @@ _DECIMAL_ACTIONS = frozenset({"SetChargingProfile", "RemoteStartTransaction"})
 
 # JSON-schema keyword -> OCPP 1.6J error code (OCPP-J 1.6 section 4.2.3).
 _ERROR_BY_KEYWORD: dict[str, str] = {
+    **CONSTRAINT_ERRORS,
     "additionalProperties": "FormationViolationError",
     "required": "ProtocolError",
-    "type": "TypeConstraintViolationError",
-    "maxLength": "TypeConstraintViolationError",
-    "minLength": "TypeConstraintViolationError",
-    "format": "TypeConstraintViolationError",
-    "enum": "PropertyConstraintViolationError",
-    "minimum": "PropertyConstraintViolationError",
-    "maximum": "PropertyConstraintViolationError",
-    "exclusiveMinimum": "PropertyConstraintViolationError",
-    "exclusiveMaximum": "PropertyConstraintViolationError",
-    "multipleOf": "PropertyConstraintViolationError",
-    "pattern": "PropertyConstraintViolationError",
     "minItems": "OccurenceConstraintViolationError",
     "maxItems": "OccurenceConstraintViolationError",
 }

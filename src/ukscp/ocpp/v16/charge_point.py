@@ -12,13 +12,10 @@ OCPP-J 1.6 (see :func:`~ukscp.ocpp.v16._lib.payload_error`), before any handler 
 
 from __future__ import annotations
 
-import copy
-import logging
 from typing import Any, Protocol
 
+from ukscp.ocpp._lib import checked_payload
 from ukscp.ocpp.v16._lib import ChargePointBase, after, on, payload_error, result
-
-_log = logging.getLogger(__name__)
 
 
 class CsmsRequests(Protocol):
@@ -128,15 +125,7 @@ class ChargePoint16(ChargePointBase):  # type: ignore[misc]  # the library is un
     async def _handle_call(self, msg: Any) -> Any:
         # Check the payload first, to answer with OCPP 1.6J's error codes.
         if msg.action in self.route_map:
-            try:
-                problem = payload_error(msg.action, msg.payload)
-            except Exception:  # a checker bug must not kill the receive loop
-                _log.exception("checking the payload of %s failed", msg.action)
-                problem = None
-            if problem is not None:
-                _log.warning("refused %s from the CSMS: %s", msg.action, problem)
-                raise problem
-            self._raw = copy.deepcopy(msg.payload) if isinstance(msg.payload, dict) else {}
+            self._raw = checked_payload(msg.action, msg.payload, payload_error)
         return await super()._handle_call(msg)
 
     # -- Core --------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from ocpp.v201 import ChargePoint as _ChargePoint  # type: ignore[import-untyped
 from ocpp.v201 import call as _call
 from ocpp.v201 import call_result as _call_result
 
-from ukscp.ocpp._lib import schema_error
+from ukscp.ocpp._lib import CONSTRAINT_ERRORS, schema_error
 
 OCPP_VERSION = "2.0.1"
 
@@ -29,21 +29,11 @@ ChargePointBase: Any = _ChargePoint
 
 # JSON-schema keyword -> OCPP-J 2.0.1 error code.
 _ERROR_BY_KEYWORD: dict[str, str] = {
+    **CONSTRAINT_ERRORS,
     "additionalProperties": "FormatViolationError",
     "required": "OccurrenceConstraintViolationError",
     "minItems": "OccurrenceConstraintViolationError",
     "maxItems": "OccurrenceConstraintViolationError",
-    "type": "TypeConstraintViolationError",
-    "maxLength": "TypeConstraintViolationError",
-    "minLength": "TypeConstraintViolationError",
-    "format": "TypeConstraintViolationError",
-    "enum": "PropertyConstraintViolationError",
-    "minimum": "PropertyConstraintViolationError",
-    "maximum": "PropertyConstraintViolationError",
-    "exclusiveMinimum": "PropertyConstraintViolationError",
-    "exclusiveMaximum": "PropertyConstraintViolationError",
-    "multipleOf": "PropertyConstraintViolationError",
-    "pattern": "PropertyConstraintViolationError",
 }
 
 

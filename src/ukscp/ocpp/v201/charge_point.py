@@ -15,14 +15,10 @@ or NotSupported (anything else) from the library.
 
 from __future__ import annotations
 
-import copy
-import logging
 from typing import Any, Protocol
 
-from ukscp.ocpp._lib import after, on
+from ukscp.ocpp._lib import after, checked_payload, on
 from ukscp.ocpp.v201._lib import ChargePointBase, payload_error, result
-
-_log = logging.getLogger(__name__)
 
 
 def status_info(reason: str | None) -> dict[str, Any] | None:
@@ -152,15 +148,7 @@ class ChargePoint201(ChargePointBase):  # type: ignore[misc]  # the library is u
     async def _handle_call(self, msg: Any) -> Any:
         # Check the payload first, to answer with OCPP-J 2.0.1's error codes.
         if msg.action in self.route_map:
-            try:
-                problem = payload_error(msg.action, msg.payload)
-            except Exception:  # a checker bug must not kill the receive loop
-                _log.exception("checking the payload of %s failed", msg.action)
-                problem = None
-            if problem is not None:
-                _log.warning("refused %s from the CSMS: %s", msg.action, problem)
-                raise problem
-            self._raw = copy.deepcopy(msg.payload) if isinstance(msg.payload, dict) else {}
+            self._raw = checked_payload(msg.action, msg.payload, payload_error)
         return await super()._handle_call(msg)
 
     # -- Transactions (F01, F03) and Reset (B11, B12) -------------------------------------
