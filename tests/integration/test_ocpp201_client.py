@@ -199,6 +199,8 @@ async def test_request_start_on_a_plugged_in_ev_starts_a_transaction_it_names(
     remote = events(csms)[1]
     assert remote["trigger_reason"] == "RemoteStart"
     assert remote["transaction_info"]["remote_start_id"] == 7
+    # F02: from now on the transaction is the CSMS's token's, with the type it gave.
+    assert remote["id_token"] == {"id_token": "APP-42", "type": "Central"}
 
 
 async def test_request_start_before_plug_in_starts_the_transaction_at_plug_in(
@@ -215,7 +217,7 @@ async def test_request_start_before_plug_in_starts_the_transaction_at_plug_in(
     started = events(csms)[0]
     assert started["trigger_reason"] == "RemoteStart"
     assert started["transaction_info"]["remote_start_id"] == 8
-    assert started["id_token"]["id_token"] == "APP-42"
+    assert started["id_token"] == {"id_token": "APP-42", "type": "Central"}
     assert "Authorize" not in csms.actions()  # the CSMS itself authorised it
 
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from ukscp.ocpp._lib import after, checked_payload, on
 from ukscp.ocpp.v201._lib import ChargePointBase, payload_error, result
+from ukscp.ocpp.v201.transactions import IdToken
 
 
 def status_info(reason: str | None) -> dict[str, Any] | None:
@@ -32,7 +33,7 @@ class CsmsRequests(Protocol):
     """What the client does for each request from the CSMS (plain Python in and out)."""
 
     def request_start(
-        self, id_token: str, remote_start_id: int, evse_id: int | None, profile: Any
+        self, token: IdToken, remote_start_id: int, evse_id: int | None, profile: Any
     ) -> tuple[str, str | None]:
         """RequestStartTransaction: ``(status, transactionId of a running transaction)``."""
         ...
@@ -158,8 +159,9 @@ class ChargePoint201(ChargePointBase):  # type: ignore[misc]  # the library is u
         self, id_token: dict[str, Any], remote_start_id: int, evse_id: int | None = None, **_: Any
     ) -> Any:
         profile = self._raw.get("chargingProfile")
+        token = IdToken(str(id_token.get("id_token", "")), str(id_token.get("type", "Central")))
         status, transaction_id = self._requests.request_start(
-            str(id_token.get("id_token", "")), remote_start_id, evse_id, profile
+            token, remote_start_id, evse_id, profile
         )
         return result("RequestStartTransaction", status=status, transaction_id=transaction_id)
 

@@ -70,9 +70,9 @@ from ukscp.ocpp.v201.status import charging_state, connector_status
 from ukscp.ocpp.v201.transactions import (
     CONNECTOR_ID,
     EVSE_ID,
+    IdToken,
     OpenTransaction,
     TransactionState,
-    id_token,
     transaction_event,
 )
 from ukscp.security.firmware_install import FirmwareInstaller
@@ -158,7 +158,7 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
             retry_interval_s=lambda: self._model.int_value(dm.MESSAGE_ATTEMPT_INTERVAL),
             before_sending=self._before_sending,
         )
-        self._pending_remote: tuple[str, int, float] | None = None  # token, id, deadline
+        self._pending_remote: tuple[IdToken, int, float] | None = None  # token, id, deadline
         self._reset_when_idle = False
         self._profile_requests: dict[int, dict[int, list[dict[str, Any]]]] = {}
         self._report_requests: dict[int, str] = {}  # request id -> report base
@@ -305,7 +305,7 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
     def _begin_waiting_session(self, snapshot: ChargerSnapshot) -> None:
         self._begin_transaction(
             snapshot.session_id,
-            self._options.owner_identifier,
+            IdToken(self._options.owner_identifier),
             self._clock.now(),
             trigger="CablePluggedIn",
             remote_start_id=None,
@@ -314,7 +314,7 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
     def _begin_transaction(
         self,
         session_id: str | None,
-        token: str,
+        token: IdToken,
         at: datetime,
         *,
         trigger: str,
@@ -412,18 +412,18 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
     def _end_stale(self, reason: str) -> None:
         self._end_transaction("AbnormalCondition", reason, self._clock.now())
 
-    def _take_pending_remote_start(self) -> tuple[str, int | None]:
+    def _take_pending_remote_start(self) -> tuple[IdToken, int | None]:
         pending, self._pending_remote = self._pending_remote, None
         if pending is not None and self._clock.monotonic() <= pending[2]:
             return pending[0], pending[1]
-        return self._options.owner_identifier, None
+        return IdToken(self._options.owner_identifier), None
 
     # ================================================================== the CSMS's requests
 
     def request_start(
-        self, id_token: str, remote_start_id: int, evse_id: int | None, profile: Any
+        self, token: IdToken, remote_start_id: int, evse_id: int | None, profile: Any
     ) -> tuple[str, str | None]:
-        """F01/F02: start charging for ``id_token``: at once if plugged in, else at plug-in.
+        """F01/F02: start charging for ``token``: at once if plugged in, else at plug-in.
 
         With a transaction already open (the owner's, begun at plug-in) the
         request still starts charging, within that transaction (F01.FR.?? a
@@ -436,25 +436,26 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
             self._smart is None or not self._smart.accept_remote_start_profile(profile)
         ):
             return "Rejected", None
-        if not self._port.remote_start(id_token):
+        if not self._port.remote_start(token.value):
             return "Rejected", None
         current = self._transactions.current
         if current is not None:
-            self._transactions.set_remote_start_id(remote_start_id)
+            # F02: the transaction is now the CSMS's token's, and says so in the update.
+            self._transactions.set_remote_start(remote_start_id, token)
             self._queue_updated("RemoteStart", (), SAMPLE_PERIODIC, with_id_token=True)
             return "Accepted", current.transaction_id
         snapshot = self._port.snapshot()
         if snapshot.ev_connected:
             self._begin_transaction(
                 snapshot.session_id,
-                id_token,
+                token,
                 self._clock.now(),
                 trigger="RemoteStart",
                 remote_start_id=remote_start_id,
             )
         else:
             timeout = self._model.int_value(dm.EV_CONNECTION_TIMEOUT)
-            self._pending_remote = (id_token, remote_start_id, self._clock.monotonic() + timeout)
+            self._pending_remote = (token, remote_start_id, self._clock.monotonic() + timeout)
         return "Accepted", None
 
     def request_stop(self, transaction_id: str) -> str:
@@ -698,5 +699,4 @@ __all__ = [
     "BootInfo",
     "ClientOptions",
     "OcppClient201",
-    "id_token",
 ]

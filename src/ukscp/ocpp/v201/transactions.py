@@ -29,6 +29,14 @@ CONNECTOR_ID = 1
 
 
 @dataclass(frozen=True, slots=True)
+class IdToken:
+    """Who a transaction is for: an IdTokenType's value and type (the owner's is Local)."""
+
+    value: str
+    type: str = "Local"
+
+
+@dataclass(frozen=True, slots=True)
 class OpenTransaction:
     """A transaction that has begun and not ended."""
 
@@ -36,6 +44,7 @@ class OpenTransaction:
     session_id: str | None
     id_token: str
     started_at: datetime
+    identifier_type: str = "Local"
     next_seq_no: int = 0
     charging_state: str | None = None  # as last reported
     remote_start_id: int | None = None
@@ -52,6 +61,7 @@ class OpenTransaction:
             "transaction_id": self.transaction_id,
             "session_id": self.session_id,
             "id_token": self.id_token,
+            "identifier_type": self.identifier_type,
             "started_at": self.started_at.isoformat(),
             "next_seq_no": self.next_seq_no,
             "charging_state": self.charging_state,
@@ -66,6 +76,7 @@ class OpenTransaction:
             transaction_id=str(data["transaction_id"]),
             session_id=data.get("session_id"),
             id_token=str(data["id_token"]),
+            identifier_type=str(data.get("identifier_type", "Local")),
             started_at=datetime.fromisoformat(data["started_at"]),
             next_seq_no=int(data.get("next_seq_no", 0)),
             charging_state=data.get("charging_state"),
@@ -81,7 +92,7 @@ class TransactionState(StoredTransaction[OpenTransaction]):
         super().__init__(store, _KEY, OpenTransaction.from_json)
 
     def begin(
-        self, session_id: str | None, id_token: str, at: datetime, remote_start_id: int | None
+        self, session_id: str | None, token: IdToken, at: datetime, remote_start_id: int | None
     ) -> OpenTransaction:
         """Open a transaction (ValueError if one is open: one EVSE, one transaction)."""
         return self._open(
@@ -90,7 +101,8 @@ class TransactionState(StoredTransaction[OpenTransaction]):
                 # (36 chars max).
                 transaction_id=uuid.uuid4().hex,
                 session_id=session_id,
-                id_token=id_token,
+                id_token=token.value,
+                identifier_type=token.type,
                 started_at=at,
                 remote_start_id=remote_start_id,
             )
@@ -105,15 +117,22 @@ class TransactionState(StoredTransaction[OpenTransaction]):
         self._save(replace(current, next_seq_no=current.next_seq_no + 1, charging_state=state))
         return current.next_seq_no
 
-    def set_remote_start_id(self, remote_start_id: int) -> None:
-        """The CSMS's RequestStartTransaction now stands behind the open transaction."""
+    def set_remote_start(self, remote_start_id: int, token: IdToken) -> None:
+        """The CSMS's RequestStartTransaction, for ``token``, now stands behind the transaction."""
         if self._current is not None:
-            self._save(replace(self._current, remote_start_id=remote_start_id))
+            self._save(
+                replace(
+                    self._current,
+                    remote_start_id=remote_start_id,
+                    id_token=token.value,
+                    identifier_type=token.type,
+                )
+            )
 
 
-def id_token(token: str) -> dict[str, Any]:
-    """The IdTokenType of the owner's own sessions: a local token (no card reader)."""
-    return {"id_token": token, "type": "Local"}
+def id_token(transaction: OpenTransaction) -> dict[str, Any]:
+    """The IdTokenType of ``transaction``: the owner's own (Local), or the CSMS's."""
+    return {"id_token": transaction.id_token, "type": transaction.identifier_type}
 
 
 def transaction_event(
@@ -156,5 +175,5 @@ def transaction_event(
     if with_evse:
         payload["evse"] = {"id": EVSE_ID, "connector_id": CONNECTOR_ID}
     if with_id_token:
-        payload["id_token"] = id_token(transaction.id_token)
+        payload["id_token"] = id_token(transaction)
     return payload
