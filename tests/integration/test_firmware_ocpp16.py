@@ -450,3 +450,24 @@ async def test_a_new_request_cancels_one_not_yet_installing(rig: Rig) -> None:
     active = rig.slots.active()
     assert active is not None and active.version == "0.3.0"
     assert [path for path, _, _ in rig.files.hits] == ["/fw/" + wheel_filename("0.3.0")]
+
+
+async def test_what_the_launcher_reported_reaches_the_csms_from_the_next_start(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    # The launcher fell back before this start: the new client hands its report on.
+    data = tmp_path / "data"
+    write_key(data / "ocpp_key")
+    FirmwareSlots(data).add_report(42, "InstallVerificationFailed", "slot b changed")
+    async with running_csms() as csms:
+        charger, _ = build_charger(data, clock, csms.url, None)
+        charger.start()
+        try:
+            await eventually(
+                lambda: bool(csms.of("SignedFirmwareStatusNotification")), clock, what="report"
+            )
+        finally:
+            await charger.stop()
+    [report] = csms.of("SignedFirmwareStatusNotification")
+    assert (report["status"], report["request_id"]) == ("InstallVerificationFailed", 42)
+    assert FirmwareSlots(data).reports() == []  # handed on once

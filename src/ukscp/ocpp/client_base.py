@@ -208,20 +208,7 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
         self._availability = Availability(store, port, self._availability_changed)
         self._waiting_session = False  # an EV plugged in while out of service
         self._installer = firmware
-        self._firmware = (
-            None
-            if firmware is None
-            else FirmwareUpdates(
-                firmware,
-                status_action=self._FIRMWARE_STATUS,
-                queue=queue,
-                # The sender is the version's, set once this constructor returns.
-                wake_sender=lambda: self._sender.wake(),
-                session_active=self._charging_session_active,
-                restart=lambda: self._restart(hard=False, reason="FirmwareUpdate"),
-                seclog=seclog,
-            )
-        )
+        self._firmware: FirmwareUpdates | None = None  # made by _follow, once the sender is
         self._stopping = asyncio.Event()
         self._boot_alarm = Alarm(clock)
         self._heartbeat_alarm = Alarm(clock)
@@ -233,7 +220,21 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
         self._subscriptions: list[Callable[[], None]] = []
 
     def _follow(self, bus: EventBus) -> None:
-        """The end of construction: settle the last run's transaction, then follow the charger."""
+        """The end of construction: settle the last run's transaction, then follow the charger.
+
+        The firmware link is made here, after the version's sender: attaching it hands
+        over what the launcher reported about this start, which wakes the sender.
+        """
+        if self._installer is not None:
+            self._firmware = FirmwareUpdates(
+                self._installer,
+                status_action=self._FIRMWARE_STATUS,
+                queue=self._queue,
+                wake_sender=self._sender.wake,
+                session_active=self._charging_session_active,
+                restart=lambda: self._restart(hard=False, reason="FirmwareUpdate"),
+                seclog=self._seclog,
+            )
         self._end_stale_transaction()
         self._subscriptions = [
             bus.subscribe(SessionStarted, self._on_session_started),
