@@ -501,10 +501,10 @@ class UploadServer:
 
 @dataclass
 class RealCharger:
-    """The whole charger as ``build_app`` makes it, with the OCPP client wired in."""
+    """The whole charger as ``build_app`` makes it, with an OCPP client wired in."""
 
     app: Any  # ukscp.app.App
-    client: OcppClient16
+    client: Any  # OcppClient16 or OcppClient201
     resets: list[bool]
     tasks: list[asyncio.Task[None]]
 
@@ -517,23 +517,21 @@ class RealCharger:
         self.app.close()
 
 
-def start_real_charger(
-    data: Path,
-    clock: VirtualClock,
-    url: str,
-    *,
-    sample_interval_s: int | None = None,
-    smart_charging: bool = False,
-    draw: Any = None,
+ClientBuilder = Callable[[Any, Any], Any]
+"""``(app, port) -> client``: one version's OCPP client on the charger's port."""
+
+
+def run_real_charger(
+    data: Path, clock: VirtualClock, draw: Any, build_client: ClientBuilder
 ) -> RealCharger:
-    """Build the charger on ``data`` (existing state is kept), wire OCPP in, and run it.
+    """Build the charger on ``data`` (existing state is kept), wire a client in, and run it.
 
     ``draw`` fixes the randomised delay's draws (``build_app``'s), if given.
     """
     from ukscp.app import build_app
     from ukscp.config import Settings
     from ukscp.hardware.sim import SimMeter
-    from ukscp.ocpp.v16 import AppChargerPort
+    from ukscp.ocpp.app_port import AppChargerPort
 
     app = build_app(Settings(data_dir=data), clock, **({} if draw is None else {"draw": draw}))
     resets: list[bool] = []
@@ -547,33 +545,7 @@ def start_real_charger(
         reset=resets.append,
     )
     write_key(data / "ocpp_key")
-    transport = CsmsTransport(
-        transport_config(url, data), clock, app.seclog, backoff=FAST, jitter=lambda: 0.5
-    )
-    smart = None
-    if smart_charging:
-        supply = app.settings.supply
-        smart = SmartCharging16(
-            port=port,
-            clock=clock,
-            store=app.store,
-            voltage_v=supply.voltage_v,
-            phases=supply.phases,
-            max_current_a=min(supply.max_current_a, app.board.max_current_a),
-        )
-    client = OcppClient16(
-        transport=transport,
-        port=port,
-        bus=app.bus,
-        clock=clock,
-        seclog=app.seclog,
-        queue=MessageQueue(data / QUEUE_FILE),
-        store=app.store,
-        options=TEST_OPTIONS,
-        smart_charging=smart,
-    )
-    if sample_interval_s is not None:
-        client.configuration.set_value("MeterValueSampleInterval", str(sample_interval_s))
+    client = build_client(app, port)
     app.start()  # after the client subscribed: it sees the restored session start
     tasks = [
         asyncio.create_task(app.controller.run()),
@@ -582,3 +554,47 @@ def start_real_charger(
         asyncio.create_task(client.run()),
     ]
     return RealCharger(app, client, resets, tasks)
+
+
+def start_real_charger(
+    data: Path,
+    clock: VirtualClock,
+    url: str,
+    *,
+    sample_interval_s: int | None = None,
+    smart_charging: bool = False,
+    draw: Any = None,
+) -> RealCharger:
+    """The whole charger with the 1.6 client (see :func:`run_real_charger`)."""
+
+    def build(app: Any, port: Any) -> OcppClient16:
+        transport = CsmsTransport(
+            transport_config(url, data), clock, app.seclog, backoff=FAST, jitter=lambda: 0.5
+        )
+        smart = None
+        if smart_charging:
+            supply = app.settings.supply
+            smart = SmartCharging16(
+                port=port,
+                clock=clock,
+                store=app.store,
+                voltage_v=supply.voltage_v,
+                phases=supply.phases,
+                max_current_a=min(supply.max_current_a, app.board.max_current_a),
+            )
+        client = OcppClient16(
+            transport=transport,
+            port=port,
+            bus=app.bus,
+            clock=clock,
+            seclog=app.seclog,
+            queue=MessageQueue(data / QUEUE_FILE),
+            store=app.store,
+            options=TEST_OPTIONS,
+            smart_charging=smart,
+        )
+        if sample_interval_s is not None:
+            client.configuration.set_value("MeterValueSampleInterval", str(sample_interval_s))
+        return client
+
+    return run_real_charger(data, clock, draw, build)

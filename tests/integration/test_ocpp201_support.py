@@ -10,10 +10,8 @@ the tests that use it.)
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,9 +25,10 @@ from tests.integration.test_ocpp16_support import (
     Charger,
     CsmsServer,
     FakePort,
+    RealCharger,
     RecordingCsms,
+    run_real_charger,
     transport_config,
-    write_key,
 )
 from ukscp.clock import VirtualClock
 from ukscp.events import EventBus
@@ -190,24 +189,6 @@ def variable(component: str, name: str, instance: str | None = None) -> dict[str
     return {"component": {"name": component}, "variable": var}
 
 
-@dataclass
-class RealCharger201:
-    """The whole charger as ``build_app`` makes it, with the 2.0.1 client wired in."""
-
-    app: Any  # ukscp.app.App
-    client: OcppClient201
-    resets: list[bool]
-    tasks: list[asyncio.Task[None]]
-
-    async def stop(self) -> None:
-        """Stop as on SIGTERM: the client, then the charger; close the databases."""
-        self.client.stop()
-        self.app.shutdown("test finished")
-        await asyncio.gather(*self.tasks)
-        self.client.close()
-        self.app.close()
-
-
 def start_real_charger201(
     data: Path,
     clock: VirtualClock,
@@ -215,50 +196,27 @@ def start_real_charger201(
     *,
     sample_interval_s: int | None = None,
     draw: Any = None,
-) -> RealCharger201:
-    """Build the charger on ``data`` (existing state is kept), wire 2.0.1 in, and run it.
+) -> RealCharger:
+    """The whole charger with the 2.0.1 client (see :func:`run_real_charger`)."""
 
-    ``draw`` fixes the randomised delay's draws (``build_app``'s), if given.
-    """
-    from ukscp.app import build_app
-    from ukscp.config import Settings
-    from ukscp.hardware.sim import SimMeter
-    from ukscp.ocpp.app_port import AppChargerPort
+    def build(app: Any, port: Any) -> OcppClient201:
+        transport = CsmsTransport(
+            transport_config201(url, data), clock, app.seclog, backoff=FAST, jitter=lambda: 0.5
+        )
+        client = OcppClient201(
+            transport=transport,
+            port=port,
+            bus=app.bus,
+            clock=clock,
+            seclog=app.seclog,
+            queue=MessageQueue(data / QUEUE_FILE),
+            store=app.store,
+            options=TEST_OPTIONS,
+        )
+        if sample_interval_s is not None:
+            from ukscp.ocpp.v201.device_model import TX_UPDATED_INTERVAL
 
-    app = build_app(Settings(data_dir=data), clock, **({} if draw is None else {"draw": draw}))
-    resets: list[bool] = []
-    port = AppChargerPort(
-        controller=app.controller,
-        meter=SimMeter(app.board),
-        gate=app.gate,
-        arbiter=app.arbiter,
-        default_mode=app.default_mode,
-        bus=app.bus,
-        reset=resets.append,
-    )
-    write_key(data / "ocpp_key")
-    transport = CsmsTransport(
-        transport_config201(url, data), clock, app.seclog, backoff=FAST, jitter=lambda: 0.5
-    )
-    client = OcppClient201(
-        transport=transport,
-        port=port,
-        bus=app.bus,
-        clock=clock,
-        seclog=app.seclog,
-        queue=MessageQueue(data / QUEUE_FILE),
-        store=app.store,
-        options=TEST_OPTIONS,
-    )
-    if sample_interval_s is not None:
-        from ukscp.ocpp.v201.device_model import TX_UPDATED_INTERVAL
+            client.device_model.set_value(TX_UPDATED_INTERVAL, str(sample_interval_s))
+        return client
 
-        client.device_model.set_value(TX_UPDATED_INTERVAL, str(sample_interval_s))
-    app.start()  # after the client subscribed: it sees the restored session start
-    tasks = [
-        asyncio.create_task(app.controller.run()),
-        asyncio.create_task(app.default_mode.run()),
-        asyncio.create_task(app.sampler.run()),
-        asyncio.create_task(client.run()),
-    ]
-    return RealCharger201(app, client, resets, tasks)
+    return run_real_charger(data, clock, draw, build)
