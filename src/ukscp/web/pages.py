@@ -218,28 +218,17 @@ def pages_router(charger: ChargerService, auth: Auth) -> APIRouter:
     async def logout(request: Request) -> Response:
         return await pages.logout(request)
 
-    @router.get("/", response_class=HTMLResponse)
-    async def dashboard(request: Request) -> Response:
-        return pages.owner_page(request, "/", "dashboard.html")
+    def owner_page(path: str) -> None:
+        # "/" is the dashboard; "/security-log" is rendered from security_log.html.
+        name = path.strip("/").replace("-", "_") or "dashboard"
 
-    @router.get("/schedule", response_class=HTMLResponse)
-    async def schedule_page(request: Request) -> Response:
-        return pages.owner_page(request, "/schedule", "schedule.html")
+        async def page(request: Request) -> Response:
+            return pages.owner_page(request, path, f"{name}.html")
 
-    @router.get("/history", response_class=HTMLResponse)
-    async def history_page(request: Request) -> Response:
-        return pages.owner_page(request, "/history", "history.html")
+        page.__name__ = f"{name}_page"
+        router.add_api_route(path, page, methods=["GET"], response_class=HTMLResponse)
 
-    @router.get("/sessions", response_class=HTMLResponse)
-    async def sessions_page(request: Request) -> Response:
-        return pages.owner_page(request, "/sessions", "sessions.html")
-
-    @router.get("/settings", response_class=HTMLResponse)
-    async def settings_page(request: Request) -> Response:
-        return pages.owner_page(request, "/settings", "settings.html")
-
-    @router.get("/security-log", response_class=HTMLResponse)
-    async def security_log_page(request: Request) -> Response:
-        return pages.owner_page(request, "/security-log", "security_log.html")
+    for path in OWNER_PAGES:
+        owner_page(path)
 
     return router
