@@ -15,10 +15,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ukscp.ocpp._lib import checked_payload
+from ukscp.ocpp.routes import LogRequests, SharedRoutes
 from ukscp.ocpp.v16._lib import ChargePointBase, after, on, payload_error, result
 
 
-class CsmsRequests(Protocol):
+class CsmsRequests(LogRequests, Protocol):
     """What the client does for each request from the CSMS (plain Python in and out)."""
 
     def remote_start(
@@ -67,21 +68,6 @@ class CsmsRequests(Protocol):
         """Send the message an accepted (Extended)TriggerMessage asked for."""
         ...
 
-    def get_log(
-        self,
-        log_type: str,
-        request_id: int,
-        remote_location: str,
-        retries: int | None,
-        retry_interval: int | None,
-    ) -> tuple[str, str | None]:
-        """GetLog: ``(status, filename)``."""
-        ...
-
-    def after_get_log(self, request_id: int) -> None:
-        """Start the upload of an accepted GetLog."""
-        ...
-
     def signed_update_firmware(self, request: dict[str, Any]) -> str:
         """SignedUpdateFirmware (the request as on the wire, camelCase): status."""
         ...
@@ -107,8 +93,11 @@ class CsmsRequests(Protocol):
         ...
 
 
-class ChargePoint16(ChargePointBase):  # type: ignore[misc]  # the library is untyped
+class ChargePoint16(SharedRoutes, ChargePointBase):  # type: ignore[misc]  # the library is untyped
     """One connection's message router, answering the CSMS on the client's behalf."""
+
+    _requests: CsmsRequests
+    _result = staticmethod(result)
 
     def __init__(
         self, identity: str, connection: Any, requests: CsmsRequests, response_timeout_s: float
@@ -200,25 +189,6 @@ class ChargePoint16(ChargePointBase):  # type: ignore[misc]  # the library is un
     @after("ExtendedTriggerMessage")
     def after_extended_trigger_message(self, requested_message: str, **_: Any) -> None:
         self._requests.after_trigger_message(requested_message)
-
-    @on("GetLog")
-    def on_get_log(
-        self,
-        log: dict[str, Any],
-        log_type: str,
-        request_id: int,
-        retries: int | None = None,
-        retry_interval: int | None = None,
-        **_: Any,
-    ) -> Any:
-        status, filename = self._requests.get_log(
-            log_type, request_id, str(log.get("remote_location", "")), retries, retry_interval
-        )
-        return result("GetLog", status=status, filename=filename)
-
-    @after("GetLog")
-    def after_get_log(self, request_id: int, **_: Any) -> None:
-        self._requests.after_get_log(request_id)
 
     @on("SignedUpdateFirmware")
     def on_signed_update_firmware(self, **_: Any) -> Any:

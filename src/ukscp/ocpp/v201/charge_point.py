@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ukscp.ocpp._lib import after, checked_payload, on
+from ukscp.ocpp.routes import LogRequests, SharedRoutes
 from ukscp.ocpp.v201._lib import ChargePointBase, payload_error, result
 from ukscp.ocpp.v201.transactions import IdToken
 
@@ -29,7 +30,7 @@ def status_info(reason: str | None) -> dict[str, Any] | None:
     return {"reason_code": "InvalidValue", "additional_info": reason[:512]}
 
 
-class CsmsRequests(Protocol):
+class CsmsRequests(LogRequests, Protocol):
     """What the client does for each request from the CSMS (plain Python in and out)."""
 
     def request_start(
@@ -68,21 +69,6 @@ class CsmsRequests(Protocol):
 
     def after_get_base_report(self, request_id: int) -> None:
         """Send the NotifyReport of an accepted GetBaseReport."""
-        ...
-
-    def get_log(
-        self,
-        log_type: str,
-        request_id: int,
-        remote_location: str,
-        retries: int | None,
-        retry_interval: int | None,
-    ) -> tuple[str, str | None]:
-        """GetLog: ``(status, filename)``."""
-        ...
-
-    def after_get_log(self, request_id: int) -> None:
-        """Start the upload of an accepted GetLog."""
         ...
 
     def set_charging_profile(self, evse_id: int, profile: dict[str, Any]) -> tuple[str, str | None]:
@@ -134,8 +120,11 @@ class CsmsRequests(Protocol):
         ...
 
 
-class ChargePoint201(ChargePointBase):  # type: ignore[misc]  # the library is untyped
+class ChargePoint201(SharedRoutes, ChargePointBase):  # type: ignore[misc]  # the library is untyped
     """One connection's message router, answering the CSMS on the client's behalf."""
+
+    _requests: CsmsRequests
+    _result = staticmethod(result)
 
     def __init__(
         self, identity: str, connection: Any, requests: CsmsRequests, response_timeout_s: float
@@ -227,28 +216,6 @@ class ChargePoint201(ChargePointBase):  # type: ignore[misc]  # the library is u
     @after("GetBaseReport")
     def after_get_base_report(self, request_id: int, **_: Any) -> None:
         self._requests.after_get_base_report(request_id)
-
-    # -- Security log (N01) ----------------------------------------------------------------
-
-    @on("GetLog")
-    def on_get_log(
-        self,
-        log: dict[str, Any],
-        log_type: str,
-        request_id: int,
-        retries: int | None = None,
-        retry_interval: int | None = None,
-        **_: Any,
-    ) -> Any:
-        location = str(self._raw.get("log", {}).get("remoteLocation", ""))
-        status, filename = self._requests.get_log(
-            log_type, request_id, location, retries, retry_interval
-        )
-        return result("GetLog", status=status, filename=filename)
-
-    @after("GetLog")
-    def after_get_log(self, request_id: int, **_: Any) -> None:
-        self._requests.after_get_log(request_id)
 
     # -- Smart charging (K01, K08, K09, K10) -----------------------------------------------
 
