@@ -17,6 +17,7 @@ from typing import Any
 
 from ukscp.ocpp.meter_values import DEFAULT_MEASURANDS, parse_measurands
 from ukscp.ocpp.port import KeyValueStore
+from ukscp.ocpp.value_checks import measurand_list, whole_number
 
 ACCEPTED = "Accepted"
 REJECTED = "Rejected"
@@ -37,23 +38,6 @@ UK_RANDOM_DELAY_MAX_DURATION = "UkRandomDelayMaxDuration"
 
 _STORE_PREFIX = "ocpp.v16.config."
 MAX_VALUE_CHARS = 500  # ChangeConfiguration.value is a CiString500
-
-
-def whole_seconds(low: int, high: int) -> Callable[[str], str]:
-    """A check for an integer between ``low`` and ``high`` inclusive."""
-
-    def check(text: str) -> str:
-        value = int(text.strip())  # ValueError for anything but an integer
-        if not low <= value <= high:
-            raise ValueError(f"{value} is outside {low}..{high}")
-        return str(value)
-
-    return check
-
-
-def measurand_list(text: str) -> str:
-    """A check for a comma-separated list of supported measurands."""
-    return ",".join(parse_measurands(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +69,14 @@ class ExternalKey:
 
 
 KEYS: tuple[KeyDef, ...] = (
-    KeyDef(HEARTBEAT_INTERVAL, "300", whole_seconds(0, 86_400)),
-    KeyDef(METER_VALUE_SAMPLE_INTERVAL, "60", whole_seconds(0, 86_400)),
-    KeyDef(CLOCK_ALIGNED_DATA_INTERVAL, "900", whole_seconds(0, 86_400)),
+    KeyDef(HEARTBEAT_INTERVAL, "300", whole_number(0, 86_400)),
+    KeyDef(METER_VALUE_SAMPLE_INTERVAL, "60", whole_number(0, 86_400)),
+    KeyDef(CLOCK_ALIGNED_DATA_INTERVAL, "900", whole_number(0, 86_400)),
     KeyDef(METER_VALUES_SAMPLED_DATA, ",".join(DEFAULT_MEASURANDS), measurand_list),
     KeyDef(METER_VALUES_ALIGNED_DATA, ",".join(DEFAULT_MEASURANDS), measurand_list),
-    KeyDef(CONNECTION_TIMEOUT, "120", whole_seconds(1, 3_600)),
-    KeyDef(TRANSACTION_MESSAGE_ATTEMPTS, "3", whole_seconds(1, 100)),
-    KeyDef(TRANSACTION_MESSAGE_RETRY_INTERVAL, "60", whole_seconds(0, 86_400)),
+    KeyDef(CONNECTION_TIMEOUT, "120", whole_number(1, 3_600)),
+    KeyDef(TRANSACTION_MESSAGE_ATTEMPTS, "3", whole_number(1, 100)),
+    KeyDef(TRANSACTION_MESSAGE_RETRY_INTERVAL, "60", whole_number(0, 86_400)),
     # Read-only: what this charger is and does.
     KeyDef("NumberOfConnectors", "1"),
     KeyDef("AuthorizeRemoteTxRequests", "false"),

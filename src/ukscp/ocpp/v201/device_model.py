@@ -20,6 +20,7 @@ from typing import Any
 
 from ukscp.ocpp.meter_values import DEFAULT_MEASURANDS, parse_measurands
 from ukscp.ocpp.port import KeyValueStore
+from ukscp.ocpp.value_checks import measurand_list, whole_number
 
 ACCEPTED = "Accepted"
 REJECTED = "Rejected"
@@ -62,23 +63,6 @@ EV_CONNECTION_TIMEOUT = Name(TX, "EVConnectionTimeOut")
 SECURITY_PROFILE = Name(SECURITY, "SecurityProfile")
 BASIC_AUTH_PASSWORD = Name(SECURITY, "BasicAuthPassword")
 RANDOM_DELAY_MAX = Name(UK_RANDOM_DELAY, "MaxDuration")
-
-
-def whole_number(low: int, high: int) -> Callable[[str], str]:
-    """A check for an integer between ``low`` and ``high`` inclusive."""
-
-    def check(text: str) -> str:
-        value = int(text.strip())  # ValueError for anything but an integer
-        if not low <= value <= high:
-            raise ValueError(f"{value} is outside {low}..{high}")
-        return str(value)
-
-    return check
-
-
-def measurand_list(text: str) -> str:
-    """A check for a comma-separated list of supported measurands."""
-    return ",".join(parse_measurands(text))
 
 
 @dataclass(frozen=True, slots=True)
