@@ -7,6 +7,7 @@ one the owner moves to. The whole charger runs as ``build_app`` makes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import stat
 from collections.abc import AsyncIterator
@@ -70,6 +71,17 @@ def start(data: Path, clock: VirtualClock, url: str) -> Running:
         asyncio.create_task(app.ocpp.run()),
     ]
     return Running(app, tasks)
+
+
+@contextlib.asynccontextmanager
+async def registered(data: Path, clock: VirtualClock, url: str) -> AsyncIterator[App]:
+    """The whole charger (its config file naming ``url``), registered with its back end."""
+    charger = start(data, clock, url)
+    try:
+        await eventually(lambda: charger.app.ocpp.status().online, clock, what="registration")
+        yield charger.app
+    finally:
+        await charger.stop()
 
 
 def new_backend(url: str) -> BackendChoice:
@@ -141,23 +153,16 @@ async def test_the_charger_moves_to_the_new_back_end_and_keeps_charging_and_its_
         await charger.stop()
 
     # After a restart the owner's choice still holds.
-    restarted = start(tmp_path / "data", clock, old.url)
-    try:
-        await eventually(lambda: restarted.app.ocpp.status().online, clock)
+    async with registered(tmp_path / "data", clock, old.url):
         assert len(new.of("BootNotification")) == 2
         assert len(old.of("BootNotification")) == 1
-    finally:
-        await restarted.stop()
 
 
 async def test_what_the_old_back_end_never_received_does_not_go_to_the_new_one(
     tmp_path: Path, clock: VirtualClock, servers: tuple[CsmsServer, CsmsServer]
 ) -> None:
     old, new = servers
-    charger = start(tmp_path / "data", clock, old.url)
-    app = charger.app
-    try:
-        await eventually(lambda: app.ocpp.status().online, clock, what="registration")
+    async with registered(tmp_path / "data", clock, old.url) as app:
         await old.stop()  # the old supplier's system is gone
         await settle_real(clock)
         assert app.sim is not None
@@ -179,18 +184,13 @@ async def test_what_the_old_back_end_never_received_does_not_go_to_the_new_one(
         await eventually(lambda: app.controller.status().state == "A", clock, what="unplug")
         app.sim.plug()
         await eventually(lambda: "StartTransaction" in new.actions(), clock, what="new start")
-    finally:
-        await charger.stop()
 
 
 async def test_a_choice_that_cannot_work_is_refused_and_changes_nothing(
     tmp_path: Path, clock: VirtualClock, servers: tuple[CsmsServer, CsmsServer]
 ) -> None:
     old, _ = servers
-    charger = start(tmp_path / "data", clock, old.url)
-    app = charger.app
-    try:
-        await eventually(lambda: app.ocpp.status().online, clock, what="registration")
+    async with registered(tmp_path / "data", clock, old.url) as app:
         tls_without_tls = BackendChoice(url=old.url, identity="X", security_profile=2)
         with pytest.raises(BackendError, match="requires TLS"):
             await app.ocpp.choose(tls_without_tls)
@@ -198,23 +198,16 @@ async def test_a_choice_that_cannot_work_is_refused_and_changes_nothing(
         assert app.ocpp.status().chosen_by == "config file"
         assert app.store.get(BACKEND_KEY) is None
         assert not [r for r in app.seclog.records() if r.type == "BackendChanged"]
-    finally:
-        await charger.stop()
 
 
 async def test_going_back_to_the_config_files_back_end(
     tmp_path: Path, clock: VirtualClock, servers: tuple[CsmsServer, CsmsServer]
 ) -> None:
     old, new = servers
-    charger = start(tmp_path / "data", clock, old.url)
-    app = charger.app
-    try:
-        await eventually(lambda: app.ocpp.status().online, clock, what="registration")
+    async with registered(tmp_path / "data", clock, old.url) as app:
         await app.ocpp.choose(new_backend(new.url))
         await eventually(lambda: len(new.of("BootNotification")) == 1, clock)
         status = await app.ocpp.revert()
         assert status.identity == IDENTITY and status.chosen_by == "config file"
         await eventually(lambda: len(old.of("BootNotification")) == 2, clock)
         assert old.auth_failures == 0  # the installer's key was left as it was
-    finally:
-        await charger.stop()
