@@ -16,6 +16,7 @@ import ukscp
 from ukscp.app import RESTART_EXIT_CODE, build_app
 from ukscp.clock import RealClock
 from ukscp.config import ConfigError, Settings, load_config
+from ukscp.files import OWNER_ONLY_UMASK
 from ukscp.security.credentials import SetupCodeFile
 from ukscp.security.firmware_boot import (
     DEFAULT_READY_TIMEOUT_S,
@@ -98,6 +99,7 @@ def run(
     settings = _settings(
         config, data_dir, host=host, port=port, sim_plug=sim_plug, insecure_http=insecure_http
     )
+    os.umask(OWNER_ONLY_UMASK)  # what the charger makes is its own: no reading by other users
     logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
     try:
         code = asyncio.run(_serve(settings))
@@ -141,6 +143,7 @@ def boot(
     settings = _settings(
         config, data_dir, host=host, port=port, sim_plug=sim_plug, insecure_http=insecure_http
     )
+    os.umask(OWNER_ONLY_UMASK)  # what the charger makes is its own: no reading by other users
     logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
     run_args: list[str] = []
     for option, value in (("--config", config), ("--data-dir", data_dir), ("--host", host)):

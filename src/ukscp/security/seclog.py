@@ -30,6 +30,7 @@ SecurityEventNotification), which is the copy such a rewrite cannot reach.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -44,7 +45,7 @@ from typing import Any
 
 from ukscp.clock import LONDON, Clock
 from ukscp.metering.buckets import months_before
-from ukscp.storage import open_database
+from ukscp.storage import DatabaseCorrupt, is_corruption, move_aside, open_database
 
 _log = logging.getLogger(__name__)
 
@@ -107,6 +108,9 @@ class SecurityEventType(Enum):
     UPDATE_REJECTED = ("UpdateRejected", False)
     TAMPER_ACKNOWLEDGED = ("TamperAcknowledged", True)
     SECURITY_LOG_CHAIN_BROKEN = ("SecurityLogChainBroken", True)
+    # A damaged database renamed and started afresh: the charger lost what it held.
+    DATABASE_MOVED_ASIDE = ("DatabaseMovedAside", True)
+    FILE_PERMISSIONS_TIGHTENED = ("FilePermissionsTightened", False)
 
     def __init__(self, ocpp_name: str, critical: bool) -> None:
         self.ocpp_name = ocpp_name
@@ -172,6 +176,22 @@ class ChainCheck:
     checked: int
     first_broken_id: int | None
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StorageProblem:
+    """Something wrong with the charger's stored data, found since it started.
+
+    ``kind`` is ``chain_broken`` (the security log's chain does not verify) or
+    ``moved_aside`` (a database could not be read; it was renamed to
+    ``moved_to`` and a new one started).
+    """
+
+    at: datetime
+    kind: str
+    database: str
+    detail: str
+    moved_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,8 +374,15 @@ class SecurityLog:
         self._path = path
         self._clock = clock
         self._lock = threading.RLock()
-        self._db = open_database(path, _SCHEMA)
         self._listeners: list[Callable[[SecurityRecord], None]] = []
+        self._problems: list[StorageProblem] = []
+        self._db: sqlite3.Connection
+        try:
+            # Every page is read now: a damaged one would otherwise show only when
+            # a write reaches it, and every event from then on would be lost.
+            self._db = open_database(path, _SCHEMA, check=True)
+        except DatabaseCorrupt as exc:
+            self._start_afresh(exc.reason)
 
     @property
     def path(self) -> Path:
@@ -376,20 +403,53 @@ class SecurityLog:
         """
         kind = SecurityEventType.parse(type)
         is_critical = kind.default_critical if critical is None else bool(critical)
+        written: list[SecurityRecord] = []
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                record = self._append(kind, info, is_critical)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        for listener in list(self._listeners):
-            try:
-                listener(record)
-            except Exception:
-                _log.exception("security log listener %r failed", listener)
+                written.append(self._commit(kind, info, is_critical))
+            except sqlite3.DatabaseError as exc:
+                if not is_corruption(exc):
+                    raise
+                # Damaged while running: the event goes to a new log, not nowhere.
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.close()
+                written.append(self._start_afresh(str(exc)))
+                written.append(self._commit(kind, info, is_critical))
+        for record in written:
+            self._notify(record)
+        return written[-1]
+
+    def check_chain_at_start(self) -> ChainCheck:
+        """Verify the chain; a break is told in every way the charger has.
+
+        A critical ``SecurityLogChainBroken`` record (queued for the CSMS), a
+        warning on the console and a problem for the owner's page. The log goes
+        on: its records stay as evidence, and new ones chain to its head.
+        """
+        check = self.verify()
+        if not check.ok:
+            where = "" if check.first_broken_id is None else f" at record {check.first_broken_id}"
+            info = f"the chain does not verify at start{where}: {check.reason}"
+            _log.warning("security log: %s", info)
+            self.record(SecurityEventType.SECURITY_LOG_CHAIN_BROKEN, info, critical=True)
+            self._add_problem("chain_broken", self._path.name, check.reason)
+        return check
+
+    def database_moved_aside(self, database: Path, moved_to: Path, reason: str) -> SecurityRecord:
+        """Record that ``database`` could not be read and was renamed to ``moved_to``."""
+        info = (
+            f"{database.name} could not be read ({reason}); it was moved aside to "
+            f"{moved_to.name}, kept unchanged, and a new one started"
+        )
+        _log.warning("storage: %s", info)
+        record = self.record(SecurityEventType.DATABASE_MOVED_ASIDE, info)
+        self._add_problem("moved_aside", database.name, reason, moved_to.name)
         return record
+
+    def problems(self) -> list[StorageProblem]:
+        """What was found wrong with the stored data since the charger started."""
+        with self._lock:
+            return list(self._problems)
 
     def on_record(self, listener: Callable[[SecurityRecord], None]) -> Callable[[], None]:
         """Call ``listener`` with each record appended from now on, once committed.
@@ -555,6 +615,50 @@ class SecurityLog:
         with self._lock:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
+
+    def _notify(self, record: SecurityRecord) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(record)
+            except Exception:
+                _log.exception("security log listener %r failed", listener)
+
+    def _add_problem(
+        self, kind: str, database: str, detail: str, moved_to: str | None = None
+    ) -> None:
+        problem = StorageProblem(self._clock.now(), kind, database, detail, moved_to)
+        with self._lock:
+            self._problems.append(problem)
+
+    def _commit(self, kind: SecurityEventType, info: str, critical: bool) -> SecurityRecord:
+        """Append one record in a transaction of its own (the caller holds the lock)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            record = self._append(kind, info, critical)
+            self._db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):  # the first error is the one to tell
+                self._db.execute("ROLLBACK")
+            raise
+        return record
+
+    def _start_afresh(self, reason: str) -> SecurityRecord:
+        """Move the unreadable log aside and start a new one that says so first.
+
+        The caller holds the lock (or is the constructor) and has closed the old
+        connection.
+        """
+        moved = move_aside(self._path, self._clock.now())
+        self._db = open_database(self._path, _SCHEMA)
+        kind = SecurityEventType.SECURITY_LOG_WAS_CLEARED
+        info = (
+            f"the security log could not be read ({reason}); it was moved aside to "
+            f"{moved.name}, kept unchanged, and this log starts afresh"
+        )
+        _log.warning("security log: %s", info)
+        first = self._commit(kind, info, kind.default_critical)
+        self._add_problem("moved_aside", self._path.name, reason, moved.name)
+        return first
 
     def _append(self, kind: SecurityEventType, info: str, critical: bool) -> SecurityRecord:
         """Insert the next record (the caller holds the lock and a write transaction)."""
