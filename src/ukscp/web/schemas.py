@@ -203,6 +203,25 @@ class IntegrityView(Body):
     secure_boot: str = Field(description="enabled, disabled, or unknown (and why).")
 
 
+class StorageProblemView(Body):
+    """Something wrong with the charger's stored data, found since it started."""
+
+    at: datetime
+    kind: Literal["chain_broken", "moved_aside"] = Field(
+        description="chain_broken: the security log's hash chain does not verify; "
+        "moved_aside: a database could not be read, was renamed and begun anew."
+    )
+    database: str = Field(description="The database's file name in the data directory.")
+    detail: str = Field(description="What SQLite or the chain check found.")
+    moved_to: str | None = Field(description="The name the damaged file was kept under.")
+
+
+class StorageView(Body):
+    """The state of the charger's stored data, for the owner's alert."""
+
+    problems: list[StorageProblemView]
+
+
 class UpdateCheckView(Body):
     """One check for a newer release (TUF-verified)."""
 
