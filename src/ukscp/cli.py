@@ -35,6 +35,7 @@ from ukscp.security.integrity import (
     sign_release,
 )
 from ukscp.security.seclog import SECLOG_FILE, verify_file
+from ukscp.storage import kept_aside
 from ukscp.web.server import ServeError
 
 cli = typer.Typer(
@@ -195,6 +196,10 @@ def seclog_verify(config: ConfigOption = None, data_dir: DataDirOption = None) -
         typer.echo(f"ukscp: no security log at {path}", err=True)
         raise typer.Exit(2)
     check = verify_file(path)
+    kept = kept_aside(path)
+    if kept:
+        names = ", ".join(file.name for file in kept)
+        typer.echo(f"note: damaged security logs kept aside (not verified here): {names}")
     if check.ok:
         typer.echo(f"security log intact: {check.checked} records verified")
         return

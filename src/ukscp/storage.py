@@ -9,6 +9,7 @@ into why, so that the charger can start a new one and go on.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import sqlite3
 from datetime import UTC, datetime
@@ -89,6 +90,16 @@ def move_aside(path: Path, at: datetime) -> Path:
         with contextlib.suppress(FileNotFoundError):
             source.rename(dest)
     return target
+
+
+def kept_aside(path: Path) -> list[Path]:
+    """The damaged files :func:`move_aside` kept for the database at ``path``, oldest first."""
+    pattern = f"{glob.escape(path.name)}.corrupt-*"
+    return sorted(
+        kept
+        for kept in path.parent.glob(pattern)
+        if not kept.name.endswith(_COMPANIONS[1:])
+    )
 
 
 def _companions(path: Path) -> list[Path]:
