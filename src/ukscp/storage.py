@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 DATABASE_MODE = 0o600
+MAX_INTEGER = 2**63 - 1  # SQLite's largest integer (and row id): a larger one cannot be bound
 _COMPANIONS = ("", "-wal", "-shm")  # the database and the files SQLite keeps beside it
 # SQLite's primary result codes for "this is not (or no longer) a database".
 _CORRUPTION_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})

@@ -45,7 +45,13 @@ from typing import Any
 
 from ukscp.clock import LONDON, Clock
 from ukscp.metering.buckets import months_before
-from ukscp.storage import DatabaseCorrupt, is_corruption, move_aside, open_database
+from ukscp.storage import (
+    MAX_INTEGER,
+    DatabaseCorrupt,
+    is_corruption,
+    move_aside,
+    open_database,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -467,7 +473,7 @@ class SecurityLog:
     def records(self, limit: int = 100, before_id: int | None = None) -> list[SecurityRecord]:
         """Up to ``limit`` records, newest first, with ids below ``before_id`` if given."""
         # With no ``before_id``, every id is below the bound.
-        bound = before_id if before_id is not None else 2**63 - 1
+        bound = before_id if before_id is not None else MAX_INTEGER
         with self._lock:
             rows = self._db.execute(
                 _SELECT + " WHERE id < ? ORDER BY id DESC LIMIT ?", (bound, limit)
