@@ -23,6 +23,14 @@ anchor (table ``chain_meta``), so the chain still verifies from there. The
 head of the chain (last id and hash) is kept there too, so deleting the newest
 records is detected as well.
 
+A file SQLite cannot read (every page is checked when the log opens, and a
+write can still run into damage later) is moved aside, renamed with a
+timestamp and never deleted, and a new log begins with a critical
+``SecurityLogWasCleared`` record naming the kept file. A chain that does not
+verify at start (:meth:`SecurityLog.check_chain_at_start`) is a critical
+``SecurityLogChainBroken`` record; the log goes on from its head. Both are
+kept as :class:`StorageProblem` for the owner's page.
+
 What this does not stop: someone with write access to the file who rewrites
 every hash from the edit onwards. Critical records also leave the charger (OCPP
 SecurityEventNotification), which is the copy such a rewrite cannot reach.
@@ -41,7 +49,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ukscp.clock import LONDON, Clock
 from ukscp.metering.buckets import months_before
@@ -184,6 +192,9 @@ class ChainCheck:
     reason: str
 
 
+StorageProblemKind = Literal["chain_broken", "moved_aside"]
+
+
 @dataclass(frozen=True, slots=True)
 class StorageProblem:
     """Something wrong with the charger's stored data, found since it started.
@@ -194,7 +205,7 @@ class StorageProblem:
     """
 
     at: datetime
-    kind: str
+    kind: StorageProblemKind
     database: str
     detail: str
     moved_to: str | None = None
@@ -437,7 +448,7 @@ class SecurityLog:
             where = "" if check.first_broken_id is None else f" at record {check.first_broken_id}"
             info = f"the chain does not verify at start{where}: {check.reason}"
             _log.warning("security log: %s", info)
-            self.record(SecurityEventType.SECURITY_LOG_CHAIN_BROKEN, info, critical=True)
+            self.record(SecurityEventType.SECURITY_LOG_CHAIN_BROKEN, info)
             self._add_problem("chain_broken", self._path.name, check.reason)
         return check
 
@@ -630,7 +641,7 @@ class SecurityLog:
                 _log.exception("security log listener %r failed", listener)
 
     def _add_problem(
-        self, kind: str, database: str, detail: str, moved_to: str | None = None
+        self, kind: StorageProblemKind, database: str, detail: str, moved_to: str | None = None
     ) -> None:
         problem = StorageProblem(self._clock.now(), kind, database, detail, moved_to)
         with self._lock:
