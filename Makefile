@@ -18,8 +18,10 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
-	# No hard-coded credentials (Schedule 1): bandit's hard-coded password checks.
+	# No hard-coded credentials (Schedule 1): bandit's hard-coded password checks...
 	$(BIN)/bandit -q -r src -t B105,B106,B107
+	# ...and no secret of any kind anywhere in the repository (detect-secrets).
+	BIN=$(BIN) ./scripts/check-secrets.sh
 
 system-deps:
 	./scripts/install-test-deps.sh

@@ -13,6 +13,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from fastapi import FastAPI
 
@@ -30,6 +31,7 @@ from ukscp.events import (
 )
 from ukscp.evse.controller import EvseController
 from ukscp.evse.state_machine import CONNECTED_STATES
+from ukscp.files import restrict_to_owner
 from ukscp.hardware.protocols import Board, TamperInput
 from ukscp.hardware.sim import SimBoard, SimEV, SimMeter
 from ukscp.history import EventHistory
@@ -59,6 +61,7 @@ from ukscp.security.tamper import TamperGuard
 from ukscp.security.tls import ensure_device_certificate, server_ssl_context
 from ukscp.security.updates import UpdateChecker
 from ukscp.settings_store import SettingsStore
+from ukscp.storage import DatabaseCorrupt, move_aside
 from ukscp.web.api import create_api
 from ukscp.web.auth import Auth
 from ukscp.web.server import WebServer
@@ -72,6 +75,8 @@ ACCOUNTS_FILE = "accounts.sqlite3"
 SESSION_ACTIVE_KEY = "evse.session_active"
 DELAY_ENABLED_KEY = "random_delay.enabled"
 DELAY_MAX_KEY = "random_delay.max_duration_s"
+_NAMED_PATHS = 20  # paths named in the start-up line when permissions were tightened
+_Store = TypeVar("_Store")
 
 
 @dataclass
@@ -217,6 +222,37 @@ def _refuse_unbuilt_features(settings: Settings) -> None:
             raise ConfigError(f"{key}: this feature is not available in ukscp {ukscp.__version__}")
 
 
+def _record_tightened(
+    data_dir: Path, tightened: list[tuple[Path, int]], seclog: SecurityLog
+) -> None:
+    """Say which paths of the data directory other local users could open until now."""
+    names = [
+        f"{path.relative_to(data_dir).as_posix()} (was {mode:04o})"
+        for path, mode in tightened
+    ]
+    shown = ", ".join(names[:_NAMED_PATHS]) + (
+        f" and {len(names) - _NAMED_PATHS} more" if len(names) > _NAMED_PATHS else ""
+    )
+    text = f"data directory {data_dir}: took the access of other users away from {shown}"
+    _log.warning("%s", text)
+    seclog.record(SecurityEventType.FILE_PERMISSIONS_TIGHTENED, text)
+
+
+def _open_or_move_aside(
+    open_store: Callable[[Path], _Store], path: Path, seclog: SecurityLog, clock: Clock
+) -> _Store:
+    """Open a store; one whose file cannot be read is moved aside (kept), told, and begun anew.
+
+    Only a damage SQLite finds on opening (a garbled header) is caught here:
+    reading every page of the metering database at each start would cost too much.
+    """
+    try:
+        return open_store(path)
+    except DatabaseCorrupt as exc:
+        seclog.database_moved_aside(path, move_aside(path, clock.now()), exc.reason)
+        return open_store(path)
+
+
 def _delay_settings(settings: Settings, store: SettingsStore) -> DelaySettings:
     """The config file's delay settings, with what the owner or CSMS changed since on top."""
     evse = settings.evse_manager
@@ -328,20 +364,29 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
     _refuse_unbuilt_features(settings)
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-
-    store = SettingsStore(data_dir / SETTINGS_FILE)
-    bus = EventBus()
-    history = EventHistory(data_dir / HISTORY_FILE)
-    history.attach(bus)
+    tightened = restrict_to_owner(data_dir)  # before any file in it is opened
     seclog = SecurityLog(data_dir / SECLOG_FILE, clock)
+    seclog.check_chain_at_start()
+    if tightened:
+        _record_tightened(data_dir, tightened, seclog)
+
+    store = _open_or_move_aside(SettingsStore, data_dir / SETTINGS_FILE, seclog, clock)
+    bus = EventBus()
+    history = _open_or_move_aside(EventHistory, data_dir / HISTORY_FILE, seclog, clock)
+    history.attach(bus)
     attach_security_log(bus, seclog)
     # Recorded before any part acts, so that a limit set while building (default
     # hours at a peak start) follows the start in the history, not precedes it.
     bus.publish(ChargerStarted(at=clock.now(), version=ukscp.__version__))
     setup_codes = SetupCodeFile(data_dir)
     accounts = OwnerAccounts(data_dir / ACCOUNTS_FILE, clock, seclog=seclog)
-    metering = MeteringStore(
-        data_dir / METERING_FILE, raw_window_s=int(settings.metering.raw_retention_h * 3600)
+    metering = _open_or_move_aside(
+        lambda path: MeteringStore(
+            path, raw_window_s=int(settings.metering.raw_retention_h * 3600)
+        ),
+        data_dir / METERING_FILE,
+        seclog,
+        clock,
     )
     metering.attach(bus)
 

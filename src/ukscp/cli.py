@@ -16,6 +16,7 @@ import ukscp
 from ukscp.app import RESTART_EXIT_CODE, build_app
 from ukscp.clock import RealClock
 from ukscp.config import ConfigError, Settings, load_config
+from ukscp.files import OWNER_ONLY_UMASK
 from ukscp.security.credentials import SetupCodeFile
 from ukscp.security.firmware_boot import (
     DEFAULT_READY_TIMEOUT_S,
@@ -34,6 +35,7 @@ from ukscp.security.integrity import (
     sign_release,
 )
 from ukscp.security.seclog import SECLOG_FILE, verify_file
+from ukscp.storage import kept_aside
 from ukscp.web.server import ServeError
 
 cli = typer.Typer(
@@ -98,6 +100,7 @@ def run(
     settings = _settings(
         config, data_dir, host=host, port=port, sim_plug=sim_plug, insecure_http=insecure_http
     )
+    os.umask(OWNER_ONLY_UMASK)  # what the charger makes is its own: no reading by other users
     logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
     try:
         code = asyncio.run(_serve(settings))
@@ -141,6 +144,7 @@ def boot(
     settings = _settings(
         config, data_dir, host=host, port=port, sim_plug=sim_plug, insecure_http=insecure_http
     )
+    os.umask(OWNER_ONLY_UMASK)  # what the charger makes is its own: no reading by other users
     logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
     run_args: list[str] = []
     for option, value in (("--config", config), ("--data-dir", data_dir), ("--host", host)):
@@ -192,6 +196,10 @@ def seclog_verify(config: ConfigOption = None, data_dir: DataDirOption = None) -
         typer.echo(f"ukscp: no security log at {path}", err=True)
         raise typer.Exit(2)
     check = verify_file(path)
+    kept = kept_aside(path)
+    if kept:
+        names = ", ".join(file.name for file in kept)
+        typer.echo(f"note: damaged security logs kept aside (not verified here): {names}")
     if check.ok:
         typer.echo(f"security log intact: {check.checked} records verified")
         return

@@ -1,11 +1,15 @@
-"""Writing files so that a crash or a reader never sees half of one."""
+"""Files of the charger: written whole or not at all, and readable by their owner only."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
+import stat
 from pathlib import Path
+
+_log = logging.getLogger(__name__)
 
 
 def write_atomically(path: Path, data: bytes, mode: int) -> None:
@@ -28,3 +32,38 @@ def write_atomically(path: Path, data: bytes, mode: int) -> None:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
+
+
+# For the charger's own process: new files and directories open to the owner only.
+OWNER_ONLY_UMASK = 0o077
+
+
+def restrict_to_owner(root: Path) -> list[tuple[Path, int]]:
+    """Take every permission of group and others from ``root`` and all below it.
+
+    Returns each path changed with its old mode. The owner's own bits stay (an
+    executable stays executable to its owner). Symbolic links are neither
+    changed nor followed: what they point at is not ours. A path that cannot
+    be changed (another user's file) is logged and left.
+    """
+    changed: list[tuple[Path, int]] = []
+    _tighten(root, changed)
+    for directory, subdirs, names in os.walk(root):  # top-down, links not followed
+        for name in [*subdirs, *names]:
+            _tighten(Path(directory, name), changed)
+    return changed
+
+
+def _tighten(path: Path, changed: list[tuple[Path, int]]) -> None:
+    try:
+        status = path.lstat()
+        mode = stat.S_IMODE(status.st_mode)
+        if stat.S_ISLNK(status.st_mode) or not mode & 0o077:
+            return
+        path.chmod(mode & 0o700)
+    except FileNotFoundError:
+        return  # gone meanwhile (a temporary file): nothing left to protect
+    except OSError as exc:
+        _log.warning("cannot take the access of other users away from %s: %s", path, exc)
+        return
+    changed.append((path, mode))

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -31,6 +31,7 @@ class RunningCharger:
     url: str
     data_dir: Path
     client: httpx.Client
+    console: list[str] = field(default_factory=list)  # what it printed until ready
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         self.client.close()  # as a browser tab closing: the charger need not wait for it
@@ -102,7 +103,7 @@ def start_charger(
                 base_url=url, timeout=5
             )
             log_in(client, data_dir)
-            charger = RunningCharger(process, url, data_dir, client)
+            charger = RunningCharger(process, url, data_dir, client, seen)
             if any_time and charger.client.get("/api/v1/schedule").json()["first_use_pending"]:
                 remove = {"choice": "remove"}
                 choice = charger.client.post("/api/v1/schedule/first-use", json=remove)

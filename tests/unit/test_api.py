@@ -83,6 +83,10 @@ async def test_deleting_the_ems_limit_restores_the_caps(api: httpx.AsyncClient):
         ({"amps": -1}, "amps"),
         ({"amps": 101}, "amps"),
         ({"amps": "ten"}, "amps"),
+        ({"amps": True}, "amps"),  # not 1 A
+        ({"amps": "7.5"}, "amps"),  # a number is a JSON number, not text
+        ({"amps": "7"}, "amps"),
+        ({"amps": None}, "amps"),
         ({}, "amps"),
         ({"amps": 10, "colour": "red"}, "colour"),
     ],
@@ -96,6 +100,13 @@ async def test_an_invalid_ems_body_is_refused_with_the_field_named(
     assert field in [problem["field"] for problem in response.json()["detail"]]
     status = (await api.get("/api/v1/status")).json()
     assert status["limit"]["source"] == "hardware"
+
+
+@pytest.mark.parametrize("amps", [7, 7.5, 0])
+async def test_an_ems_limit_is_a_json_number_whole_or_not(api: httpx.AsyncClient, amps: float):
+    response = await api.post("/api/v1/limits/ems", json={"amps": amps})
+    assert response.status_code == 200, response.text
+    assert response.json()["amps"] == amps
 
 
 async def test_a_body_that_is_not_json_is_refused_in_words(api: httpx.AsyncClient):

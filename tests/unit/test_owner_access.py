@@ -159,6 +159,22 @@ async def test_security_relevant_actions_land_in_the_security_log(
     assert check["checked"] == len(types)
 
 
+@pytest.mark.parametrize("before_id", [2**63, -1, 0, "x"])
+async def test_a_security_log_page_out_of_range_is_refused_in_words(
+    api: httpx.AsyncClient, before_id: object
+):
+    response = await api.get("/api/v1/security-log", params={"before_id": before_id})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["field"] == "query.before_id"
+
+
+async def test_the_largest_security_log_page_bound_reads_from_the_newest(api: httpx.AsyncClient):
+    everything = (await api.get("/api/v1/security-log")).json()
+    response = await api.get("/api/v1/security-log", params={"before_id": 2**63 - 1})
+    assert response.status_code == 200
+    assert response.json() == everything
+
+
 @pytest.mark.parametrize("path", ["/api/v1/health", "/openapi.json"])
 async def test_open_routes_say_nothing_about_the_charger(anonymous: httpx.AsyncClient, path: str):
     response = await anonymous.get(path)

@@ -94,6 +94,41 @@ async def test_a_boost_with_both_an_end_time_and_a_duration_is_refused(api: http
     assert (await api.get("/api/v1/schedule")).json()["boost"] is None
 
 
+@pytest.mark.parametrize("path", ["/api/v1/boost", "/api/v1/dsr/override"])
+@pytest.mark.parametrize(
+    "until",
+    [
+        "9999-12-31T00:00:00+00:00",
+        "2026-01-12T07:59:01+00:00",  # a second past 7 days from now
+        "2026-01-05T07:58:00+00:00",  # already past
+    ],
+)
+async def test_an_override_end_beyond_7_days_or_past_is_refused_in_words(
+    api: httpx.AsyncClient, path: str, until: str
+):
+    response = await api.post(path, json={"until": until})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert "until" in error and ("7 days ahead" in error or "not in the future" in error)
+    schedule = (await api.get("/api/v1/schedule")).json()
+    assert schedule["boost"] is None and schedule["dsr_override"] is None
+
+
+@pytest.mark.parametrize("path", ["/api/v1/boost", "/api/v1/dsr/override"])
+async def test_an_override_may_end_7_days_ahead(api: httpx.AsyncClient, path: str):
+    response = await api.post(path, json={"until": "2026-01-12T07:59:00+00:00"})
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("duration_s", [True, "3600", 3600.5, 7 * 24 * 3600 + 1])
+async def test_an_override_duration_is_whole_seconds_up_to_7_days(
+    api: httpx.AsyncClient, duration_s: object
+):
+    response = await api.post("/api/v1/boost", json={"duration_s": duration_s})
+    assert response.status_code == 422, response.text
+    assert [problem["field"] for problem in response.json()["detail"]] == ["duration_s"]
+
+
 async def test_first_use_remove_lets_charging_start_at_once_in_the_peak(
     api: httpx.AsyncClient, clock: VirtualClock
 ):

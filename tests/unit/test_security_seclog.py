@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -393,3 +394,111 @@ def test_listeners_hear_each_committed_record_until_they_unsubscribe(log: Securi
     log.record(START, "three")
     assert heard == ["StartupOfTheDevice", "StartupOfTheDevice"]
     assert [r.info for r in log.records()][:3] == ["three", "two", "one"]
+
+
+# --- a log that cannot be read, and a chain that does not verify at start
+
+PAGE = 4096  # SQLite's default page size, which the log keeps
+
+
+def smash_pages(path: Path, pages: range) -> None:
+    """Overwrite whole pages with bytes no SQLite page can start with (a real corrupt page)."""
+    with path.open("r+b") as file:
+        for page in pages:
+            file.seek((page - 1) * PAGE)
+            file.write(b"\xa5" * PAGE)
+
+
+def closed_log_of(path: Path, n: int) -> int:
+    """A closed log of ``n`` records; returns its size in pages (all in the main file)."""
+    log = SecurityLog(path, VirtualClock())
+    fill(log, n)
+    log.close()
+    return path.stat().st_size // PAGE
+
+
+def moved_aside(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(path.name + ".corrupt-*"))
+
+
+def test_a_garbled_header_is_moved_aside_and_the_new_log_says_so_first(
+    path: Path, clock: VirtualClock
+):
+    closed_log_of(path, 3)
+    with path.open("r+b") as file:
+        file.write(b"not a database, someone wrote here")
+    damaged = path.read_bytes()
+    log = SecurityLog(path, clock)
+    (kept,) = moved_aside(path)
+    assert kept.read_bytes() == damaged  # kept unchanged, never deleted
+    (first,) = log.records()
+    assert (first.id, first.type, first.critical) == (1, "SecurityLogWasCleared", True)
+    assert kept.name in first.info and "not a database" in first.info
+    (problem,) = log.problems()
+    assert (problem.kind, problem.database, problem.moved_to) == (
+        "moved_aside",
+        "security.sqlite3",
+        kept.name,
+    )
+    assert log.verify().ok and log.undelivered_critical() == [first]
+
+
+def test_a_corrupt_page_in_the_middle_is_found_at_opening(path: Path, clock: VirtualClock):
+    pages = closed_log_of(path, 3000)
+    smash_pages(path, range(pages // 2, pages // 2 + 1))
+    log = SecurityLog(path, clock)
+    assert len(moved_aside(path)) == 1
+    assert [record.type for record in log.records()] == ["SecurityLogWasCleared"]
+    log.record(LOGIN, "the events after it are written again")
+    assert log.verify().checked == 2
+
+
+def test_damage_a_write_runs_into_moves_the_log_aside_and_keeps_the_event(
+    path: Path, clock: VirtualClock
+):
+    pages = closed_log_of(path, 3000)
+    log = SecurityLog(path, clock)
+    assert log.problems() == []
+    smash_pages(path, range(2, pages + 1))
+    # Another writer makes the log's connection read the file again (not its cache).
+    with contextlib.closing(sqlite3.connect(path)) as other:
+        other.execute("PRAGMA user_version = 7")
+    heard: list[str] = []
+    log.on_record(lambda record: heard.append(record.type))
+    written = log.record(SecurityEventType.LOGIN_FAILED, "after the damage")
+    assert (written.id, written.type) == (2, "LoginFailed")
+    assert heard == ["SecurityLogWasCleared", "LoginFailed"]
+    assert [problem.kind for problem in log.problems()] == ["moved_aside"]
+    assert len(moved_aside(path)) == 1
+
+
+def test_a_second_damage_the_same_second_keeps_both_files(path: Path, clock: VirtualClock):
+    for _ in range(2):
+        closed_log_of(path, 1)
+        path.write_bytes(b"garbage" * 100)
+        SecurityLog(path, clock).close()
+    assert len(moved_aside(path)) == 2
+
+
+def test_a_broken_chain_at_start_is_a_critical_record_and_a_problem(
+    path: Path, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+):
+    closed_log_of(path, 5)
+    raw(path).execute("UPDATE records SET info = 'nothing happened' WHERE id = 3")
+    log = SecurityLog(path, clock)
+    check = log.check_chain_at_start()
+    assert (check.ok, check.first_broken_id) == (False, 3)
+    (newest,) = log.records(limit=1)
+    assert (newest.type, newest.critical) == ("SecurityLogChainBroken", True)
+    assert "record 3" in newest.info
+    assert newest in log.undelivered_critical()
+    (problem,) = log.problems()
+    assert (problem.kind, problem.moved_to) == ("chain_broken", None)
+    assert any("does not verify" in message for message in caplog.messages)
+    assert len(moved_aside(path)) == 0  # the evidence stays where it is
+
+
+def test_an_intact_chain_at_start_writes_nothing(log: SecurityLog):
+    fill(log, 3)
+    assert log.check_chain_at_start().ok
+    assert len(log.records()) == 3 and log.problems() == []

@@ -67,10 +67,11 @@ def test_each_device_gets_its_own_key_and_serial(tmp_path: Path, clock: VirtualC
     assert certificate_fingerprint(a) != certificate_fingerprint(b)
 
 
-def test_key_is_0600_and_cert_0644(pair: tuple[Path, Path]):
+def test_key_and_cert_are_the_owners_only(pair: tuple[Path, Path]):
+    # The certificate is public, but the data directory holds nothing for other users.
     cert, key = pair
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    assert stat.S_IMODE(cert.stat().st_mode) == 0o644
+    assert stat.S_IMODE(cert.stat().st_mode) == 0o600
 
 
 def test_second_call_reuses_the_certificate(

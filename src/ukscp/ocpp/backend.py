@@ -163,7 +163,7 @@ def store_secrets(choice: BackendChoice, settings: OcppSettings) -> None:
             settings.authorization_key_file, choice.authorization_key.get_secret_value()
         )
     if choice.ca_certificate is not None and settings.ca_file is not None:
-        write_atomically(settings.ca_file, choice.ca_certificate.encode(), 0o644)
+        write_atomically(settings.ca_file, choice.ca_certificate.encode(), 0o600)
 
 
 def stored_form(settings: OcppSettings) -> dict[str, Any]:

@@ -82,6 +82,9 @@ SLOT: Final = "default_mode"
 RECHECK_S: Final = 60.0
 """Longest sleep: a wall-clock jump (NTP, the owner setting the time) is noticed this soon."""
 
+MAX_OVERRIDE: Final = timedelta(days=7)
+"""The longest boost or DSR override with an end: a longer one is a mistake, not a wish."""
+
 _KEY_SCHEDULE: Final = "default_mode.schedule"
 _KEY_FIRST_USE: Final = "default_mode.first_use"
 _KEY_BOOST: Final = "default_mode.boost"
@@ -125,17 +128,26 @@ def _parse_time(value: object) -> datetime:
 
 
 def _end_time(until: datetime | timedelta | None, now: datetime, *, what: str) -> datetime | None:
-    """The end of an override from a time, a duration from ``now``, or ``None`` (session)."""
+    """The end of an override from a time, a duration from ``now``, or ``None`` (session).
+
+    At most :data:`MAX_OVERRIDE` ahead, given either way.
+    """
     if until is None:
         return None
     if isinstance(until, timedelta):
         if until <= timedelta(0):
             raise ValueError(f"{what} duration must be positive, got {until}")
+        if until > MAX_OVERRIDE:
+            raise ValueError(f"{what} duration {until} is longer than {MAX_OVERRIDE.days} days")
         return (now + until).astimezone(LONDON)
     if until.tzinfo is None:
         raise ValueError(f"{what} end time must include its UTC offset")
     if until <= now:
-        raise ValueError(f"{what} end {until.isoformat()} is not in the future")
+        raise ValueError(f"{what} until {until.isoformat()} is not in the future")
+    if until - now > MAX_OVERRIDE:
+        raise ValueError(
+            f"{what} until {until.isoformat()} is more than {MAX_OVERRIDE.days} days ahead"
+        )
     return until.astimezone(LONDON)
 
 

@@ -23,6 +23,14 @@ anchor (table ``chain_meta``), so the chain still verifies from there. The
 head of the chain (last id and hash) is kept there too, so deleting the newest
 records is detected as well.
 
+A file SQLite cannot read (every page is checked when the log opens, and a
+write can still run into damage later) is moved aside, renamed with a
+timestamp and never deleted, and a new log begins with a critical
+``SecurityLogWasCleared`` record naming the kept file. A chain that does not
+verify at start (:meth:`SecurityLog.check_chain_at_start`) is a critical
+``SecurityLogChainBroken`` record; the log goes on from its head. Both are
+kept as :class:`StorageProblem` for the owner's page.
+
 What this does not stop: someone with write access to the file who rewrites
 every hash from the edit onwards. Critical records also leave the charger (OCPP
 SecurityEventNotification), which is the copy such a rewrite cannot reach.
@@ -30,6 +38,7 @@ SecurityEventNotification), which is the copy such a rewrite cannot reach.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -40,11 +49,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ukscp.clock import LONDON, Clock
 from ukscp.metering.buckets import months_before
-from ukscp.storage import open_database
+from ukscp.storage import (
+    MAX_INTEGER,
+    DatabaseCorrupt,
+    is_corruption,
+    move_aside,
+    open_database,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -107,6 +122,9 @@ class SecurityEventType(Enum):
     UPDATE_REJECTED = ("UpdateRejected", False)
     TAMPER_ACKNOWLEDGED = ("TamperAcknowledged", True)
     SECURITY_LOG_CHAIN_BROKEN = ("SecurityLogChainBroken", True)
+    # A damaged database renamed and started afresh: the charger lost what it held.
+    DATABASE_MOVED_ASIDE = ("DatabaseMovedAside", True)
+    FILE_PERMISSIONS_TIGHTENED = ("FilePermissionsTightened", False)
 
     def __init__(self, ocpp_name: str, critical: bool) -> None:
         self.ocpp_name = ocpp_name
@@ -172,6 +190,25 @@ class ChainCheck:
     checked: int
     first_broken_id: int | None
     reason: str
+
+
+StorageProblemKind = Literal["chain_broken", "moved_aside"]
+
+
+@dataclass(frozen=True, slots=True)
+class StorageProblem:
+    """Something wrong with the charger's stored data, found since it started.
+
+    ``kind`` is ``chain_broken`` (the security log's chain does not verify) or
+    ``moved_aside`` (a database could not be read; it was renamed to
+    ``moved_to`` and a new one started).
+    """
+
+    at: datetime
+    kind: StorageProblemKind
+    database: str
+    detail: str
+    moved_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,8 +391,15 @@ class SecurityLog:
         self._path = path
         self._clock = clock
         self._lock = threading.RLock()
-        self._db = open_database(path, _SCHEMA)
         self._listeners: list[Callable[[SecurityRecord], None]] = []
+        self._problems: list[StorageProblem] = []
+        self._db: sqlite3.Connection
+        try:
+            # Every page is read now: a damaged one would otherwise show only when
+            # a write reaches it, and every event from then on would be lost.
+            self._db = open_database(path, _SCHEMA, check=True)
+        except DatabaseCorrupt as exc:
+            self._start_afresh(exc.reason)
 
     @property
     def path(self) -> Path:
@@ -376,20 +420,53 @@ class SecurityLog:
         """
         kind = SecurityEventType.parse(type)
         is_critical = kind.default_critical if critical is None else bool(critical)
+        written: list[SecurityRecord] = []
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                record = self._append(kind, info, is_critical)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        for listener in list(self._listeners):
-            try:
-                listener(record)
-            except Exception:
-                _log.exception("security log listener %r failed", listener)
+                written.append(self._commit(kind, info, is_critical))
+            except sqlite3.DatabaseError as exc:
+                if not is_corruption(exc):
+                    raise
+                # Damaged while running: the event goes to a new log, not nowhere.
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.close()
+                written.append(self._start_afresh(str(exc)))
+                written.append(self._commit(kind, info, is_critical))
+        for record in written:
+            self._notify(record)
+        return written[-1]
+
+    def check_chain_at_start(self) -> ChainCheck:
+        """Verify the chain; a break is told in every way the charger has.
+
+        A critical ``SecurityLogChainBroken`` record (queued for the CSMS), a
+        warning on the console and a problem for the owner's page. The log goes
+        on: its records stay as evidence, and new ones chain to its head.
+        """
+        check = self.verify()
+        if not check.ok:
+            where = "" if check.first_broken_id is None else f" at record {check.first_broken_id}"
+            info = f"the chain does not verify at start{where}: {check.reason}"
+            _log.warning("security log: %s", info)
+            self.record(SecurityEventType.SECURITY_LOG_CHAIN_BROKEN, info)
+            self._add_problem("chain_broken", self._path.name, check.reason)
+        return check
+
+    def database_moved_aside(self, database: Path, moved_to: Path, reason: str) -> SecurityRecord:
+        """Record that ``database`` could not be read and was renamed to ``moved_to``."""
+        info = (
+            f"{database.name} could not be read ({reason}); it was moved aside to "
+            f"{moved_to.name}, kept unchanged, and a new one started"
+        )
+        _log.warning("storage: %s", info)
+        record = self.record(SecurityEventType.DATABASE_MOVED_ASIDE, info)
+        self._add_problem("moved_aside", database.name, reason, moved_to.name)
         return record
+
+    def problems(self) -> list[StorageProblem]:
+        """What was found wrong with the stored data since the charger started."""
+        with self._lock:
+            return list(self._problems)
 
     def on_record(self, listener: Callable[[SecurityRecord], None]) -> Callable[[], None]:
         """Call ``listener`` with each record appended from now on, once committed.
@@ -407,7 +484,7 @@ class SecurityLog:
     def records(self, limit: int = 100, before_id: int | None = None) -> list[SecurityRecord]:
         """Up to ``limit`` records, newest first, with ids below ``before_id`` if given."""
         # With no ``before_id``, every id is below the bound.
-        bound = before_id if before_id is not None else 2**63 - 1
+        bound = before_id if before_id is not None else MAX_INTEGER
         with self._lock:
             rows = self._db.execute(
                 _SELECT + " WHERE id < ? ORDER BY id DESC LIMIT ?", (bound, limit)
@@ -555,6 +632,50 @@ class SecurityLog:
         with self._lock:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
+
+    def _notify(self, record: SecurityRecord) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(record)
+            except Exception:
+                _log.exception("security log listener %r failed", listener)
+
+    def _add_problem(
+        self, kind: StorageProblemKind, database: str, detail: str, moved_to: str | None = None
+    ) -> None:
+        problem = StorageProblem(self._clock.now(), kind, database, detail, moved_to)
+        with self._lock:
+            self._problems.append(problem)
+
+    def _commit(self, kind: SecurityEventType, info: str, critical: bool) -> SecurityRecord:
+        """Append one record in a transaction of its own (the caller holds the lock)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            record = self._append(kind, info, critical)
+            self._db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):  # the first error is the one to tell
+                self._db.execute("ROLLBACK")
+            raise
+        return record
+
+    def _start_afresh(self, reason: str) -> SecurityRecord:
+        """Move the unreadable log aside and start a new one that says so first.
+
+        The caller holds the lock (or is the constructor) and has closed the old
+        connection.
+        """
+        moved = move_aside(self._path, self._clock.now())
+        self._db = open_database(self._path, _SCHEMA)
+        kind = SecurityEventType.SECURITY_LOG_WAS_CLEARED
+        info = (
+            f"the security log could not be read ({reason}); it was moved aside to "
+            f"{moved.name}, kept unchanged, and this log starts afresh"
+        )
+        _log.warning("security log: %s", info)
+        first = self._commit(kind, info, kind.default_critical)
+        self._add_problem("moved_aside", self._path.name, reason, moved.name)
+        return first
 
     def _append(self, kind: SecurityEventType, info: str, critical: bool) -> SecurityRecord:
         """Insert the next record (the caller holds the lock and a write transaction)."""

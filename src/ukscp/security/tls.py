@@ -79,7 +79,7 @@ def ensure_device_certificate(
     )
     # The key first: a crash in between leaves a mismatch, which the next call repairs.
     write_atomically(key_path, key_pem, 0o600)
-    write_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o600)
     fingerprint = certificate_fingerprint(cert_path)
     if seclog is not None:
         seclog.record(

@@ -25,6 +25,7 @@ from ukscp.security.credentials import (
     WeakPassword,
 )
 from ukscp.security.seclog import SecurityLog
+from ukscp.storage import MAX_INTEGER
 from ukscp.web.auth import Auth, Caller
 from ukscp.web.errors import ApiError
 from ukscp.web.schemas import Body
@@ -194,7 +195,7 @@ def owner_router(auth: Auth, seclog: SecurityLog) -> APIRouter:
     async def security_log(
         _: owner,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        before_id: Annotated[int | None, Query(ge=1)] = None,
+        before_id: Annotated[int | None, Query(ge=1, le=MAX_INTEGER)] = None,
     ) -> list[SecurityRecordView]:
         """The security log, newest first."""
         return [

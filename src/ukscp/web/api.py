@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
@@ -44,6 +45,7 @@ from ukscp.web.schemas import (
     SessionRecordView,
     SimResult,
     StatusView,
+    StorageView,
     UpdatesView,
 )
 
@@ -337,6 +339,17 @@ def create_api(
     async def integrity() -> IntegrityView:
         """Last software integrity check (time, result, changed files) and secure-boot state."""
         return charger.integrity()
+
+    @api.get("/storage", response_model=StorageView, tags=["security"])
+    async def storage() -> StorageView:
+        """Problems found with the stored data since the charger started, for the owner.
+
+        A security log whose hash chain does not verify; a database that could not
+        be read, kept under another name and begun anew.
+        """
+        return StorageView.model_validate(
+            {"problems": [asdict(problem) for problem in seclog.problems()]}
+        )
 
     @api.get("/updates", response_model=UpdatesView, tags=["security"])
     async def updates() -> UpdatesView:

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from ukscp.regulation.default_mode import MAX_OVERRIDE
+
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -120,8 +122,13 @@ class ScheduleView(Body):
 class OverrideBody(Body):
     """A boost or DSR override: give ``until`` or ``duration_s``, or neither for the session."""
 
-    until: AwareDatetime | None = None
-    duration_s: int | None = Field(None, ge=60, le=7 * 24 * 3600, strict=True)
+    until: AwareDatetime | None = Field(
+        None, description="When it ends: in the future, at most 7 days ahead."
+    )
+    duration_s: int | None = Field(
+        None, ge=60, le=int(MAX_OVERRIDE.total_seconds()), strict=True,
+        description="How long it lasts, whole seconds: 60 up to 7 days.",
+    )
 
     @model_validator(mode="after")
     def _one_end(self) -> OverrideBody:
@@ -201,6 +208,25 @@ class IntegrityView(Body):
     configured: bool = Field(description="A signed manifest and a trusted key were provisioned.")
     last_check: IntegrityCheckView | None
     secure_boot: str = Field(description="enabled, disabled, or unknown (and why).")
+
+
+class StorageProblemView(Body):
+    """Something wrong with the charger's stored data, found since it started."""
+
+    at: datetime
+    kind: Literal["chain_broken", "moved_aside"] = Field(
+        description="chain_broken: the security log's hash chain does not verify; "
+        "moved_aside: a database could not be read, was renamed and begun anew."
+    )
+    database: str = Field(description="The database's file name in the data directory.")
+    detail: str = Field(description="What SQLite or the chain check found.")
+    moved_to: str | None = Field(description="The name the damaged file was kept under.")
+
+
+class StorageView(Body):
+    """The state of the charger's stored data, for the owner's alert."""
+
+    problems: list[StorageProblemView]
 
 
 class UpdateCheckView(Body):
@@ -289,7 +315,10 @@ class StatusView(Body):
 class EmsLimitRequest(Body):
     """A limit from a local energy manager (e.g. PV surplus)."""
 
-    amps: float = Field(ge=0, le=100, allow_inf_nan=False, description="Amps per phase.")
+    # strict: a JSON number only; true would be taken as 1 A and "7.5" as 7.5 A.
+    amps: float = Field(
+        ge=0, le=100, allow_inf_nan=False, strict=True, description="Amps per phase (a number)."
+    )
 
 
 class SimResult(Body):

@@ -664,10 +664,45 @@
       (request.detail ? ' (' + request.detail + ')' : '') + '.';
   }
 
+  // The charger's databases, as the owner knows them.
+  var DATABASE_WORDS = {
+    'security.sqlite3': 'security log',
+    'metering.sqlite3': 'meter history',
+    'history.sqlite3': 'event history',
+    'settings.sqlite3': 'settings'
+  };
+
+  function storageProblemWords(problem) {
+    if (problem.kind === 'chain_broken') {
+      return 'When the charger started ' + fmtWhen(problem.at) + ', the check of its security log failed: ' +
+        sentence(problem.detail);
+    }
+    var what = DATABASE_WORDS[problem.database] || problem.database;
+    return 'The charger could not read its ' + what + ' ' + fmtWhen(problem.at) + ' (' + problem.detail +
+      '). It kept the damaged file as ' + problem.moved_to + ' and started a new ' + what + '.';
+  }
+
+  function storageMeaning(problems) {
+    var words = [];
+    if (problems.some(function (p) { return p.kind === 'chain_broken'; })) {
+      words.push('Someone with access to the charger’s storage may have changed or removed security records, ' +
+        'or its storage is failing. The records stay as they are, as evidence, and new events are still recorded.');
+    }
+    if (problems.some(function (p) { return p.kind === 'moved_aside'; })) {
+      words.push('What the damaged file held is no longer shown here, but nothing was deleted. A failing memory ' +
+        'card is the usual cause.');
+    }
+    if (problems.some(function (p) { return p.database === 'settings.sqlite3'; })) {
+      words.push('Your settings are back to their defaults: check your charging hours.');
+    }
+    words.push('Charging goes on as usual.');
+    return words.join(' ');
+  }
+
   // ------------------------------------------------------------------ dashboard
 
   function initDashboard() {
-    var SOFTWARE_EVERY_MS = 10000;  // integrity and updates change seldom: read them every 10 s
+    var SOFTWARE_EVERY_MS = 10000;  // integrity, updates and stored data change seldom: every 10 s
     var timer = null;
     var deadline = null;  // performance.now() at which the running delay ends
     var askedAfterDelay = false;
@@ -826,6 +861,20 @@
       }
     }
 
+    // --- stored data: a security log that fails its check, a damaged database kept aside.
+
+    function showStorage(storage) {
+      var problems = storage.problems;
+      bound('storage-alert').hidden = !problems.length;
+      if (!problems.length) return;
+      var chain = problems.some(function (p) { return p.kind === 'chain_broken'; });
+      var log = problems.some(function (p) { return p.database === 'security.sqlite3'; });
+      setText('storage-title', chain ? 'The charger’s security log has been altered'
+        : log ? 'The charger’s security log was damaged' : 'Some of the charger’s stored data was damaged');
+      setList('storage-problems', problems.map(storageProblemWords));
+      setText('storage-meaning', storageMeaning(problems));
+    }
+
     function show(status, schedule) {
       showTamper(status);
       var words = STATE_WORDS[status.state] || ['State ' + status.state, 'error'];
@@ -865,7 +914,10 @@
       var readSoftware = now - softwareReadAt >= SOFTWARE_EVERY_MS;
       // The software's state is secondary here: a failed read of it never hides the status.
       function orNull() { return null; }
-      if (readSoftware) reads.push(api('GET', '/integrity').catch(orNull), api('GET', '/updates').catch(orNull));
+      if (readSoftware) {
+        reads.push(api('GET', '/integrity').catch(orNull), api('GET', '/updates').catch(orNull),
+          api('GET', '/storage').catch(orNull));
+      }
       return Promise.all(reads).then(function (all) {
         // An answer overtaken by a later one, or by an action, would show an old state.
         if (seq <= shownSeq) return;
@@ -876,6 +928,7 @@
           softwareReadAt = now;
         }
         if (software) showSoftware(all[0], software[0], software[1]);
+        if (readSoftware && all[4]) showStorage(all[4]);
         updated.textContent = 'Updated ' + timeFmt.format(new Date()) + '.';
         updated.classList.remove('stale');
       }, function (err) {
