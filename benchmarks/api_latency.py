@@ -98,7 +98,8 @@ def main() -> None:
     summary = [
         f"- **{args.label}, `{route}`: p50 {statistics.median(s):.2f} ms, "
         f"p99 {percentile(s, 99):.2f} ms** over {len(s):,} requests "
-        f"(target p99 < {TARGET_P99_MS:.0f} ms: {'met' if percentile(s, 99) < TARGET_P99_MS else 'NOT met'})."
+        f"(target p99 < {TARGET_P99_MS:.0f} ms: "
+        f"{'met' if percentile(s, 99) < TARGET_P99_MS else 'NOT met'})."
         for route, s in pooled.items()
     ]
     print("\n".join(rows + summary))

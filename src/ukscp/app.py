@@ -61,7 +61,7 @@ from ukscp.security.updates import UpdateChecker
 from ukscp.settings_store import SettingsStore
 from ukscp.web.api import create_api
 from ukscp.web.auth import Auth
-from ukscp.web.server import WebServer
+from ukscp.web.server import EdgeSettings, WebServer
 
 _log = logging.getLogger(__name__)
 
@@ -107,8 +107,15 @@ class App:
     async def run(self, stop: asyncio.Event, on_ready: Callable[[str], None]) -> int:
         """Serve until ``stop`` is set, then shut down cleanly; returns the exit code."""
         web = self.settings.web
+        edge = EdgeSettings(
+            max_connections=web.max_connections,
+            max_body_bytes=web.max_body_bytes,
+            header_timeout_s=web.header_timeout_s,
+            body_timeout_s=web.body_timeout_s,
+            trusted_proxies=tuple(web.trusted_proxies),
+        )
         server = WebServer(
-            self.api, web.host, web.port, self._tls_context(), web.http_redirect_port
+            self.api, web.host, web.port, self._tls_context(), web.http_redirect_port, edge
         )
         self.start()
         # Loops that end when shutdown() stops them...
