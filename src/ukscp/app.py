@@ -54,6 +54,7 @@ from ukscp.security.credentials import OwnerAccounts, SetupCodeFile
 from ukscp.security.firmware_install import FirmwareInstaller
 from ukscp.security.firmware_slots import FirmwareSlots
 from ukscp.security.integrity_monitor import IntegrityMonitor
+from ukscp.security.password_worker import PasswordWorker
 from ukscp.security.seclog import SECLOG_FILE, SecurityEventType, SecurityLog
 from ukscp.security.tamper import TamperGuard
 from ukscp.security.tls import ensure_device_certificate, server_ssl_context
@@ -103,6 +104,7 @@ class App:
     setup_codes: SetupCodeFile
     sim: SimulatedEv | None
     firmware: FirmwareInstaller | None = None
+    passwords: PasswordWorker | None = None
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[str], None]) -> int:
         """Serve until ``stop`` is set, then shut down cleanly; returns the exit code."""
@@ -199,6 +201,8 @@ class App:
         self.ocpp.close()
         self.history.close()
         self.metering.close()
+        if self.passwords is not None:
+            self.passwords.close()
         self.accounts.close()
         self.seclog.close()
         self.store.close()
@@ -470,7 +474,8 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         sim,
         firmware=firmware,
     )
-    auth = Auth(accounts, secure_cookies=not settings.web.insecure_http)
+    passwords = PasswordWorker()
+    auth = Auth(accounts, secure_cookies=not settings.web.insecure_http, passwords=passwords)
     return App(
         settings=settings,
         clock=clock,
@@ -497,4 +502,5 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         setup_codes=setup_codes,
         sim=sim,
         firmware=firmware,
+        passwords=passwords,
     )
