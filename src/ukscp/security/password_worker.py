@@ -10,7 +10,10 @@ at once with :class:`PasswordWorkerBusy`, and nothing is hashed for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import os
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +25,15 @@ T = TypeVar("T")
 # One thread: the charger's loop keeps the other core of a 2-core board.
 DEFAULT_THREADS = 1
 DEFAULT_QUEUE = 8
+LOWEST_PRIORITY = 19  # nice
+
+
+def _lowest_priority() -> None:
+    # On Linux a thread has its own nice value (setpriority with its thread id);
+    # elsewhere the same call would lower the whole process, charging included.
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOWEST_PRIORITY)
 
 
 class PasswordWorkerBusy(Exception):
@@ -32,7 +44,9 @@ class PasswordWorker:
     """Runs calls that hash passwords on ``threads`` threads, ``queue`` more waiting."""
 
     def __init__(self, threads: int = DEFAULT_THREADS, queue: int = DEFAULT_QUEUE) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="password")
+        self._executor = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="password", initializer=_lowest_priority
+        )
         # Released when the call ends in its thread, not when its caller stops waiting:
         # a caller that gives up does not free a place that is still taken.
         self._places = threading.BoundedSemaphore(threads + queue)
