@@ -133,6 +133,15 @@ logs the owner in with a bearer token, and times `GET /api/v1/status` and
 read, in the client. 50 warm-up pairs are not counted. Client and charger share the
 machine's 2 cores, on loopback.
 
+"before" is the code in which the listening socket was made with
+`socket.socket(family, SOCK_STREAM)`: proto 0, inherited by every accepted socket, so
+asyncio's `_set_nodelay` (which requires `sock.proto == IPPROTO_TCP`) never set
+TCP_NODELAY. An answer written in two parts (headers, then body) then waited for the
+client's delayed ACK of the first: about 40 ms per answer, whatever the route or status.
+"after" sets TCP_NODELAY on every accepted connection (`ukscp.web.connections.Acceptor`)
+and makes the listener with IPPROTO_TCP; `tests/e2e/test_web_edge_e2e.py::
+test_accepted_connections_have_tcp_nodelay` reads the option off the charger's own socket.
+
 """
 
 

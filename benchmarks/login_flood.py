@@ -132,16 +132,24 @@ def percentile(samples: list[float], pct: float) -> float:
     return ordered[rank]
 
 
-def poll_health(client: httpx.Client, seconds: float) -> tuple[float, float, list[float]]:
-    """(start, end, latencies in ms) of /health every 100 ms for ``seconds``."""
+def poll_health(client: httpx.Client, seconds: float) -> tuple[float, float, list[float], int]:
+    """(start, end, latencies in ms, unanswered) of /health every 100 ms for ``seconds``.
+
+    An answer that does not come within the client's 5 s counts as unanswered, with
+    the time waited as its latency.
+    """
     latencies = []
+    unanswered = 0
     start = time.time()
     while time.time() - start < seconds:
         asked = time.perf_counter()
-        assert client.get("/api/v1/health").status_code == 200
+        try:
+            assert client.get("/api/v1/health").status_code == 200
+        except httpx.TimeoutException:
+            unanswered += 1
         latencies.append((time.perf_counter() - asked) * 1000)
         time.sleep(max(0.0, 0.1 - (time.perf_counter() - asked)))
-    return start, time.time(), latencies
+    return start, time.time(), latencies, unanswered
 
 
 def one_run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -174,7 +182,7 @@ def one_run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         with sqlite3.connect(data_dir / "metering.sqlite3") as db:
             stamps = [row[0] / 1000 for row in db.execute("SELECT ts_ms FROM samples")]
     result = {}
-    for name, (start, end, latencies) in windows.items():
+    for name, (start, end, latencies, unanswered) in windows.items():
         in_window = [lag * 1000 for woke, lag in lags if start <= woke <= end]
         result[name] = {
             "lag_p50": statistics.median(in_window),
@@ -183,6 +191,7 @@ def one_run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "samples_per_s": sum(start <= t <= end for t in stamps) / (end - start),
             "health_p50": statistics.median(latencies),
             "health_p99": percentile(latencies, 99),
+            "unanswered": unanswered,
             "answers": answers if name == "flood" else {},
         }
     return result
@@ -213,7 +222,7 @@ def main() -> None:
             rows.append(
                 f"| {args.label} | {number} | {window} | {m['lag_p50']:.1f} | {m['lag_p99']:.1f}"
                 f" | {m['lag_max']:.0f} | {m['samples_per_s']:.2f} | {m['health_p50']:.1f}"
-                f" | {m['health_p99']:.1f} | {answers} |"
+                f" | {m['health_p99']:.1f} | {m['unanswered']} | {answers} |"
             )
     summary = []
     for window in ("quiet", "flood"):
@@ -240,8 +249,9 @@ def main() -> None:
         f"{platform.release()}, Python {platform.python_version()}; load average (1 min) at the"
         f" end {os.getloadavg()[0]:.2f} (the cores are shared with other work).\n\n"
         "| code | run | window | lag p50 (ms) | lag p99 (ms) | lag max (ms) | samples/s |"
-        " /health p50 (ms) | /health p99 (ms) | flood answers (status: count) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+        " /health p50 (ms) | /health p99 (ms) | /health unanswered in 5 s |"
+        " flood answers (status: count; 0 = no answer) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
         + "\n".join(summary) + "\n"
     )
     existing = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""

@@ -18,6 +18,13 @@ owner's network can use, so they are closed here, narrowly, around it:
   SOCK_STREAM)`` has proto 0, so every answer written in two parts waited for the
   client's delayed ACK (about 40 ms). The acceptor sets it on every connection.
 
+uvicorn's own settings do the rest: h11's default ``max_incomplete_event_size``
+(16 KiB) bounds a request's headers, ``timeout_keep_alive`` (5 s) closes a connection
+idle after an answer, and ``proxy_headers``/``forwarded_allow_ips`` are set from
+``web.trusted_proxies`` (:mod:`ukscp.web.server`). ``limit_concurrency`` does not do
+this job: it counts connections only once accepted, and answers 503 only when a whole
+request has arrived, which a half-open connection never sends.
+
 At the cap the oldest connection still waiting for its client (in the TLS handshake,
 sending headers or a body, or idle between requests) is closed to make room, so
 half-open connections cannot keep the owner's browser out; a newcomer is refused only

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import ssl
 from collections.abc import Iterator
@@ -32,6 +33,8 @@ from ukscp.web.connections import (
 )
 
 GRACEFUL_STOP_S = 3
+
+_log = logging.getLogger(__name__)
 
 
 class ServeError(Exception):
@@ -105,8 +108,10 @@ class WebServer:
         self._ssl = ssl_context
         self._edge = edge or EdgeSettings()
         # One cap for both ports: they draw on the same open-file limit.
-        self._table = ConnectionTable(
-            connection_cap(open_file_limit(), self._edge.max_connections)
+        open_files = open_file_limit()
+        self._table = ConnectionTable(connection_cap(open_files, self._edge.max_connections))
+        _log.info(
+            "web: up to %d connections at once (open-file limit %d)", self._table.cap, open_files
         )
         self._servers: list[_EmbeddedServer] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -120,11 +125,6 @@ class WebServer:
         scheme = "http" if self._ssl is None else "https"
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"{scheme}://{host}:{port}/"
-
-    @property
-    def connection_cap(self) -> int:
-        """Most connections served at once."""
-        return self._table.cap
 
     def start(self) -> None:
         """Start serving (on the running event loop)."""
