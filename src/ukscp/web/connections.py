@@ -295,8 +295,12 @@ class Acceptor:
                     continue
                 if not self._table.make_room():
                     sock.close()
-                    continue
-                self._start(loop, sock)
+                else:
+                    self._start(loop, sock)
+                # A pending connection is accepted without yielding: let the loop close
+                # the one just dropped before the next is accepted, so that a burst of
+                # connections never holds more files than the cap.
+                await asyncio.sleep(0)
         finally:
             for task in list(self._handshakes):
                 task.cancel()
