@@ -179,7 +179,9 @@ def test_half_open_connections_beyond_the_open_file_limit_do_not_keep_the_owner_
 
 
 def test_at_a_configured_cap_the_longest_waiting_connections_make_room(tmp_path: Path):
-    with running(tmp_path, "  max_connections: 5\n") as (charger, output):
+    # Long deadlines: only the cap closes connections here, however slow the machine.
+    config = "  max_connections: 5\n  header_timeout_s: 120\n"
+    with running(tmp_path, config) as (charger, output):
         charger.client.close()  # only the connections below
         held = []
         try:
