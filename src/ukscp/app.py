@@ -56,6 +56,7 @@ from ukscp.security.credentials import OwnerAccounts, SetupCodeFile
 from ukscp.security.firmware_install import FirmwareInstaller
 from ukscp.security.firmware_slots import FirmwareSlots
 from ukscp.security.integrity_monitor import IntegrityMonitor
+from ukscp.security.password_worker import PasswordWorker
 from ukscp.security.seclog import SECLOG_FILE, SecurityEventType, SecurityLog
 from ukscp.security.tamper import TamperGuard
 from ukscp.security.tls import ensure_device_certificate, server_ssl_context
@@ -64,7 +65,7 @@ from ukscp.settings_store import SettingsStore
 from ukscp.storage import DatabaseCorrupt, move_aside
 from ukscp.web.api import create_api
 from ukscp.web.auth import Auth
-from ukscp.web.server import WebServer
+from ukscp.web.server import EdgeSettings, WebServer
 
 _log = logging.getLogger(__name__)
 
@@ -108,12 +109,20 @@ class App:
     setup_codes: SetupCodeFile
     sim: SimulatedEv | None
     firmware: FirmwareInstaller | None = None
+    passwords: PasswordWorker | None = None
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[str], None]) -> int:
         """Serve until ``stop`` is set, then shut down cleanly; returns the exit code."""
         web = self.settings.web
+        edge = EdgeSettings(
+            max_connections=web.max_connections,
+            max_body_bytes=web.max_body_bytes,
+            header_timeout_s=web.header_timeout_s,
+            body_timeout_s=web.body_timeout_s,
+            trusted_proxies=tuple(web.trusted_proxies),
+        )
         server = WebServer(
-            self.api, web.host, web.port, self._tls_context(), web.http_redirect_port
+            self.api, web.host, web.port, self._tls_context(), web.http_redirect_port, edge
         )
         self.start()
         # Loops that end when shutdown() stops them...
@@ -197,6 +206,8 @@ class App:
         self.ocpp.close()
         self.history.close()
         self.metering.close()
+        if self.passwords is not None:
+            self.passwords.close()
         self.accounts.close()
         self.seclog.close()
         self.store.close()
@@ -508,7 +519,8 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         sim,
         firmware=firmware,
     )
-    auth = Auth(accounts, secure_cookies=not settings.web.insecure_http)
+    passwords = PasswordWorker()
+    auth = Auth(accounts, secure_cookies=not settings.web.insecure_http, passwords=passwords)
     return App(
         settings=settings,
         clock=clock,
@@ -535,4 +547,5 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         setup_codes=setup_codes,
         sim=sim,
         firmware=firmware,
+        passwords=passwords,
     )

@@ -17,7 +17,7 @@ from ukscp.app import RESTART_EXIT_CODE, build_app
 from ukscp.clock import RealClock
 from ukscp.config import ConfigError, Settings, load_config
 from ukscp.files import OWNER_ONLY_UMASK
-from ukscp.security.credentials import SetupCodeFile
+from ukscp.security.credentials import ACCOUNTS_FILE, OwnerAccounts, SetupCodeFile
 from ukscp.security.firmware_boot import (
     DEFAULT_READY_TIMEOUT_S,
     READY_MARKER,
@@ -34,7 +34,7 @@ from ukscp.security.integrity import (
     release_manifest,
     sign_release,
 )
-from ukscp.security.seclog import SECLOG_FILE, verify_file
+from ukscp.security.seclog import SECLOG_FILE, SecurityLog, verify_file
 from ukscp.storage import kept_aside
 from ukscp.web.server import ServeError
 
@@ -181,6 +181,35 @@ def setup_code(config: ConfigOption = None, data_dir: DataDirOption = None) -> N
         typer.echo("setup is done: log in with the owner's password")
     else:
         typer.echo(code)
+
+
+owner_cli = typer.Typer(
+    help="The owner's account, from the console (console access is physical access).",
+    no_args_is_help=True,
+)
+cli.add_typer(owner_cli, name="owner")
+
+
+@owner_cli.command("unlock")
+def owner_unlock(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Clear every login lockout and slow-down: the owner's way back in (security-logged).
+
+    Works while the charger runs; sessions and passwords are not touched.
+    """
+    settings = _settings(config, data_dir)
+    path = settings.data_dir / ACCOUNTS_FILE
+    if not path.exists():
+        typer.echo(f"ukscp: no owner account in {settings.data_dir}", err=True)
+        raise typer.Exit(2)
+    clock = RealClock()
+    seclog = SecurityLog(settings.data_dir / SECLOG_FILE, clock)
+    accounts = OwnerAccounts(path, clock, seclog=seclog)
+    try:
+        cleared = accounts.clear_lockouts()
+    finally:
+        accounts.close()
+        seclog.close()
+    typer.echo(f"login lockouts cleared ({cleared} counters): the owner can log in again")
 
 
 seclog_cli = typer.Typer(help="The tamper-evident security log.", no_args_is_help=True)

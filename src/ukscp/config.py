@@ -8,11 +8,12 @@ carry their settings over). Only the composition root calls :func:`load_config`.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class ConfigError(Exception):
@@ -32,6 +33,53 @@ class WebSettings(_Section):
     insecure_http: bool = Field(
         False, description="Lab only: serve the page over plain HTTP (logged as a security event)."
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Addresses of reverse proxies whose X-Forwarded-For/-Proto headers are believed"
+            " (the client address they name is then logged and rate-limited). Empty: every"
+            " such header is ignored and the connection's own address counts."
+        ),
+    )
+    max_connections: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description=(
+            "Most connections served at once. Unset: follows the process's open-file limit"
+            " (RLIMIT_NOFILE, e.g. systemd's LimitNOFILE) less the files the charger itself"
+            " needs; when set, the smaller of the two."
+        ),
+    )
+    max_body_bytes: int = Field(
+        65536,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest request body accepted; larger ones get 413 and are not read.",
+    )
+    header_timeout_s: float = Field(
+        10,
+        gt=0,
+        le=300,
+        description=(
+            "Seconds a client has for the TLS handshake, and then for each request's headers;"
+            " a connection that takes longer is closed."
+        ),
+    )
+    body_timeout_s: float = Field(
+        30, gt=0, le=3600, description="Seconds a client has to send a request's whole body."
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, proxies: list[str]) -> list[str]:
+        # An address or network each; "*" (trust anyone) would undo the point of the list.
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or network") from None
+        return proxies
 
 
 class HardwareSettings(_Section):

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,17 @@ def test_an_empty_file_gives_the_defaults(tmp_path: Path):
     path = tmp_path / "c.yaml"
     path.write_text("")
     assert load_config(path) == Settings()
+
+
+@pytest.mark.parametrize("proxy", ["*", "proxy.local", "10.0.0.300"])
+def test_trusted_proxies_must_be_addresses(proxy: str):
+    # "*" would believe X-Forwarded-For from anyone: the spoofing it is there to stop.
+    words = rf"web.trusted_proxies: .*'{re.escape(proxy)}' is not an IP"
+    with pytest.raises(ConfigError, match=words):
+        parse_config({"web": {"trusted_proxies": [proxy]}})
+
+
+def test_trusted_proxies_take_addresses_and_networks():
+    web = parse_config({"web": {"trusted_proxies": ["192.168.1.2", "fd00::/8"]}}).web
+    assert web.trusted_proxies == ["192.168.1.2", "fd00::/8"]
+    assert Settings().web.trusted_proxies == []

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import httpx
 import pytest
 
 from tests.conftest import OWNER, OWNER_PASSWORD
 from ukscp.app import App
 from ukscp.clock import VirtualClock
+from ukscp.security.password_worker import DEFAULT_QUEUE, DEFAULT_THREADS
 
 
 async def setup(app: App, client: httpx.AsyncClient, **overrides: str) -> httpx.Response:
@@ -97,6 +101,33 @@ async def test_repeated_wrong_passwords_lock_the_account_out_for_a_while(
     types = [record.type for record in app.seclog.records(50)]
     assert "AccountLockedOut" in types
     assert "LoginFailed" in types
+
+
+async def test_a_full_password_queue_answers_503_in_words_and_hashes_nothing(
+    app: App, anonymous: httpx.AsyncClient
+):
+    await setup(app, anonymous)
+    assert app.passwords is not None
+    hold = threading.Event()
+    busy = [
+        asyncio.ensure_future(app.passwords.run(hold.wait))
+        for _ in range(DEFAULT_THREADS + DEFAULT_QUEUE)
+    ]
+    await asyncio.sleep(0)
+    failures_before = [r.type for r in app.seclog.records(50)].count("LoginFailed")
+    try:
+        answer = await anonymous.post(
+            "/api/v1/login", json={"username": OWNER, "password": "not-the-password-at-all"}
+        )
+    finally:
+        hold.set()
+        await asyncio.gather(*busy)
+    assert answer.status_code == 503
+    assert answer.json() == {
+        "error": "the charger is busy checking other logins: try again in 5 s",
+        "detail": {"retry_after_s": 5},
+    }
+    assert [r.type for r in app.seclog.records(50)].count("LoginFailed") == failures_before
 
 
 async def test_the_page_cookie_needs_the_csrf_token_for_changes(

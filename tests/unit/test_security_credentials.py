@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import sqlite3
@@ -14,6 +15,8 @@ from argon2 import PasswordHasher
 from ukscp.clock import VirtualClock
 from ukscp.security.credentials import (
     LOCKOUT_MAX_S,
+    SLOWDOWN_AFTER,
+    SLOWDOWN_SPACING_S,
     InvalidCredentials,
     InvalidSetupCode,
     InvalidUsername,
@@ -298,12 +301,112 @@ def test_lockout_doubles_up_to_an_hour():
     assert lockout_duration_s(10_000) == LOCKOUT_MAX_S
 
 
-def test_lockout_is_per_username_across_clients(owned: OwnerAccounts):
-    for i in range(5):
-        with pytest.raises(InvalidCredentials):
-            owned.login(USER, "wrong-guess-1234", f"botnet-{i}")
+def fail(accounts: OwnerAccounts, client: str, device: str | None = None, user: str = USER):
+    with pytest.raises(InvalidCredentials):
+        accounts.login(user, "wrong-guess-1234", client, device)
+
+
+def test_a_stranger_locks_out_only_their_own_address(owned: OwnerAccounts):
+    for _ in range(5):
+        fail(owned, "stranger")
     with pytest.raises(LockedOut):
-        owned.login(USER, GOOD, "the-owner")
+        owned.login(USER, GOOD, "stranger")
+    assert owned.login(USER, GOOD, "the-owner").username == USER
+
+
+async def test_a_stranger_guessing_each_time_the_lockout_ends_never_keeps_the_owner_out(
+    owned: OwnerAccounts, clock: VirtualClock
+):
+    # Before, the username itself was locked: one guess as each lockout ended (the
+    # 429 says when) kept the owner out for good.
+    locked_for = 0.0
+    for _ in range(12):
+        await clock.advance(locked_for)
+        with pytest.raises(InvalidCredentials) as failed:
+            owned.login(USER, "wrong-guess-1234", "stranger")
+        locked_for = failed.value.locked_for_s or 0.0
+    assert locked_for == LOCKOUT_MAX_S  # the stranger is locked out now, for an hour
+    assert owned.login(USER, GOOD, "the-owner").username == USER
+
+
+async def test_guessing_from_ever_new_addresses_is_slowed_for_that_username(
+    owned: OwnerAccounts, clock: VirtualClock, seclog: SecurityLog
+):
+    for i in range(SLOWDOWN_AFTER):
+        fail(owned, f"2001:db8::{i}")
+    assert "slowed to one every 10 s" in seclog.records(limit=1)[0].info
+    with pytest.raises(LockedOut) as slowed:
+        owned.login(USER, GOOD, "2001:db8::ffff")
+    assert slowed.value.retry_after_s == pytest.approx(SLOWDOWN_SPACING_S)
+    await clock.advance(SLOWDOWN_SPACING_S)
+    fail(owned, "2001:db8::fffe")  # one check each 10 s, from any address
+    with pytest.raises(LockedOut):
+        owned.login(USER, GOOD, "2001:db8::fffd")
+    # Another username is not slowed by it.
+    fail(owned, "2001:db8::fffc", user="someone")
+
+
+async def test_a_browser_the_owner_used_is_never_locked_out_by_others(
+    owned: OwnerAccounts, clock: VirtualClock
+):
+    device = owned.login(USER, GOOD, "home-nat").device
+    assert device
+    # A stranger behind the same NAT, and others from everywhere.
+    for _ in range(5):
+        fail(owned, "home-nat")
+    for i in range(SLOWDOWN_AFTER - 5):
+        fail(owned, f"2001:db8::{i}")
+    with pytest.raises(LockedOut):
+        owned.login(USER, GOOD, "home-nat")
+    with pytest.raises(LockedOut):
+        owned.login(USER, GOOD, "2001:db8::ffff")
+    again = owned.login(USER, GOOD, "home-nat", device)
+    assert again.username == USER
+    assert again.device == device
+
+
+def test_guessing_with_a_device_token_locks_that_token_out(owned: OwnerAccounts):
+    device = owned.login(USER, GOOD, "laptop").device
+    for _ in range(5):
+        fail(owned, "laptop", device)
+    with pytest.raises(LockedOut):
+        owned.login(USER, GOOD, "laptop", device)
+    # The token is the owner's, not a key to another username.
+    for _ in range(5):
+        fail(owned, "elsewhere", device, user="someone")
+    with pytest.raises(LockedOut):
+        owned.login("someone", GOOD, "elsewhere", device)
+
+
+def test_a_device_token_unknown_or_forged_counts_as_no_token(owned: OwnerAccounts):
+    for _ in range(5):
+        fail(owned, "stranger", "forged-device-token")
+    with pytest.raises(LockedOut):
+        owned.login(USER, GOOD, "stranger", "another-forged-token")
+
+
+def test_a_session_is_not_ended_by_failures_from_elsewhere(owned: OwnerAccounts):
+    session = owned.login(USER, GOOD, "the-owner")
+    for i in range(SLOWDOWN_AFTER + 5):
+        with contextlib.suppress(InvalidCredentials, LockedOut):
+            owned.login(USER, "wrong-guess-1234", f"10.0.0.{i % 3}")
+    assert owned.authenticate(session.token) == USER
+
+
+def test_clearing_lockouts_lets_everyone_try_again_and_is_logged(
+    owned: OwnerAccounts, seclog: SecurityLog
+):
+    for _ in range(5):
+        fail(owned, "home")
+    for i in range(SLOWDOWN_AFTER - 5):
+        fail(owned, f"2001:db8::{i}")
+    with pytest.raises(LockedOut):
+        owned.login(USER, GOOD, "home")
+    assert owned.clear_lockouts() > 0
+    assert owned.login(USER, GOOD, "home").username == USER
+    cleared = [r for r in seclog.records(limit=10) if r.type == "LockoutsCleared"]
+    assert len(cleared) == 1
+    assert "from the console" in cleared[0].info
 
 
 def test_lockout_is_per_client_across_usernames(owned: OwnerAccounts):

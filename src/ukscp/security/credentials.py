@@ -8,10 +8,24 @@ owner proves physical access with it while choosing a username and password
 ``data_dir/setup-done`` marks that it must not come back.
 
 Passwords are checked by :func:`check_password` (length, zxcvbn strength, not
-containing the username) and stored as argon2id hashes. Logins are rate-limited
-per username and per client (exponential lockout); sessions are random tokens
-of which only a SHA-256 is stored, with idle and absolute expiry and a CSRF
-token each.
+containing the username) and stored as argon2id hashes. Sessions are random
+tokens of which only a SHA-256 is stored, with idle and absolute expiry and a
+CSRF token each.
+
+Guessing is stopped without letting a stranger keep the owner out (OWASP's
+"slow brute force protection with device cookies"):
+
+* a browser the owner has logged in from keeps a *device token* (a cookie, 400
+  days); its failures count against that token alone, so failures from anywhere
+  else never lock it out;
+* anything else is locked out per (username, client address) and per address
+  across usernames, exponentially after 5 failures; a stranger locks out only
+  their own address;
+* an attacker who rotates addresses meets a slow-down per username: after 20
+  failures from unknown devices, one check every 10 s from unknown devices (about
+  8,600 guesses a day; a zxcvbn score of 3 means more than 10^8 guesses);
+* a session is never ended by failures; and the console (physical access) clears
+  every lockout: ``ukscp owner unlock``, which the security log records.
 
 Security log: when given a :class:`~ukscp.security.seclog.SecurityLog`,
 :class:`OwnerAccounts` writes OwnerSetupCompleted, LoginSucceeded, LoginFailed,
@@ -22,6 +36,7 @@ these. Every outcome is also returned or raised, so callers can answer the user.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -66,11 +81,18 @@ _CONTEXT_WORDS = ("ukscp", "charger", "chargepoint", "charge point", "evcharger"
 
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 
-LOCKOUT_THRESHOLD = 5  # failures before the first lockout
+LOCKOUT_THRESHOLD = 5  # failures before the first lockout (per key)
 LOCKOUT_BASE_S = 30.0  # first lockout; doubles with each further failure
 LOCKOUT_MAX_S = 3600.0
 # A counter with no failure for this long starts again from zero.
 FAILURE_MEMORY_S = 24 * 3600.0
+# Failures for one username from unknown devices, from any addresses, before the
+# slow-down; then one password check each SLOWDOWN_SPACING_S from unknown devices.
+SLOWDOWN_AFTER = 20
+SLOWDOWN_SPACING_S = 10.0
+# A device token unused this long is forgotten (browsers keep a cookie 400 days at most).
+DEVICE_MEMORY_S = 400 * 24 * 3600.0
+MAX_DEVICES_PER_USER = 20
 
 SESSION_ABSOLUTE_S = 12 * 3600.0
 SESSION_IDLE_S = 2 * 3600.0
@@ -292,6 +314,14 @@ def check_password(password: str, username: str) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class _Attempt:
+    """The counters of one login attempt: lockouts, and the username's slow-down."""
+
+    lockout_keys: list[str]
+    slowdown_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class SessionToken:
     """A new session: give ``token`` to the client; ``csrf`` goes in its forms."""
 
@@ -299,6 +329,8 @@ class SessionToken:
     csrf: str = field(repr=False)
     username: str
     expires_at: datetime
+    # This browser's device token, for its long-lived cookie (see the module doc).
+    device: str = field(default="", repr=False)
 
 
 _SCHEMA = """
@@ -319,10 +351,18 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (username);
 CREATE TABLE IF NOT EXISTS failures (
-    key            TEXT PRIMARY KEY,  -- 'user:<name>' or 'client:<address>'
+    -- 'pair:<name>|<address>', 'client:<address>', 'device:<token hash>' (locked out),
+    -- 'user:<name>' (the slow-down of unknown devices)
+    key            TEXT PRIMARY KEY,
     count          INTEGER NOT NULL,
     last_failure_s REAL NOT NULL,
     locked_until_s REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS devices (
+    token_hash  TEXT PRIMARY KEY,  -- SHA-256 hex of the device token
+    username    TEXT NOT NULL COLLATE NOCASE
+                REFERENCES accounts (username) ON DELETE CASCADE ON UPDATE CASCADE,
+    last_used_s REAL NOT NULL
 );
 """
 
@@ -404,7 +444,7 @@ class OwnerAccounts:
             raise SetupAlreadyDone("the owner account already exists")
         keys = [self._client_key(client)]
         with self._lock:
-            retry = self._retry_after(keys, self._now_s())
+            retry = self._retry_after(_Attempt(keys, None), self._now_s())
             if retry > 0:
                 raise LockedOut(retry)
             if not setup_code_file.matches(code):
@@ -442,43 +482,70 @@ class OwnerAccounts:
 
     # -- login and sessions --
 
-    def login(self, username: str, password: str, client: str) -> SessionToken:
+    def login(
+        self, username: str, password: str, client: str, device: str | None = None
+    ) -> SessionToken:
         """Start a session for valid credentials.
 
-        Raises :class:`LockedOut` while ``username`` or ``client`` is locked out
-        (nothing is checked then), :class:`InvalidCredentials` otherwise on a
-        wrong username or password; verification takes the same time either way.
+        ``device`` is the device token the browser sent, if any. Raises
+        :class:`LockedOut` while this attempt is locked out or slowed down
+        (nothing is checked then), :class:`InvalidCredentials` on a wrong username
+        or password; verification takes the same time either way.
         """
-        row, keys = self._counted_check(
-            username, password, client, f"user={{user}}; client={client}"
+        row, attempt = self._counted_check(
+            username, password, client, device, f"user={{user}}; client={client}"
         )
         account = str(row[0])
+        now = self._now_s()
         with self._lock:
-            self._clear_failures(keys)
+            self._succeeded(attempt)
             self._maybe_rehash(account, row[1], password)
-            session = self._new_session(account, client, self._now_s())
+            session = self._new_session(account, client, now)
+            known = self._remember_device(account, device, now)
         self._log_event(SecurityEventType.LOGIN_SUCCEEDED, f"user={account}; client={client}")
-        return session
+        return dataclasses.replace(session, device=known)
+
+    def check_not_locked(self, username: str, client: str, device: str | None = None) -> None:
+        """Raise :class:`LockedOut` if a login attempt now would be refused unchecked.
+
+        Cheap (no hashing): callers ask before queueing a password check.
+        """
+        attempt = self._attempt(username, client, device)
+        with self._lock:
+            retry = self._retry_after(attempt, self._now_s())
+        if retry > 0:
+            raise LockedOut(retry)
+
+    def clear_lockouts(self) -> int:
+        """The owner's way back (from the console): forget every failure; returns how many."""
+        with self._lock:
+            cleared = self._db.execute("DELETE FROM failures").rowcount
+        self._log_event(
+            SecurityEventType.LOCKOUTS_CLEARED,
+            f"login lockouts cleared from the console ({cleared} counters)",
+        )
+        return int(cleared)
 
     def _counted_check(
-        self, username: str, password: str, client: str, failure_info: str
-    ) -> tuple[tuple[Any, ...], list[str]]:
-        """Check a password under the lockout rules; the account row and lockout keys.
+        self, username: str, password: str, client: str, device: str | None, failure_info: str
+    ) -> tuple[tuple[Any, ...], _Attempt]:
+        """Check a password under the lockout rules; the account row and the attempt's keys.
 
-        Raises :class:`LockedOut` while ``username`` or ``client`` is locked out
+        Raises :class:`LockedOut` while the attempt is locked out or slowed down
         (nothing is checked then) and :class:`InvalidCredentials` for a wrong
         username or password, logged with ``failure_info`` (``{user}`` filled in).
         Verification takes the same time whether or not the user exists.
         """
-        keys = [self._user_key(username), self._client_key(client)]
+        attempt = self._attempt(username, client, device)
         now = self._now_s()
         with self._lock:
-            retry = self._retry_after(keys, now)
+            retry = self._retry_after(attempt, now)
             if retry > 0:
                 raise LockedOut(retry)
             # Counted as a failure before verifying, and undone on success, so
             # parallel guesses cannot all slip in before the first is counted.
-            locked_for = self._add_failure(keys, now)
+            locked_for = self._add_failure(attempt.lockout_keys, now)
+            slowed = self._count_for_slowdown(attempt.slowdown_key, now)
             row = self._db.execute(
                 "SELECT username, password_hash FROM accounts WHERE username = ?", (username,)
             ).fetchone()
@@ -488,8 +555,14 @@ class OwnerAccounts:
             self._log_event(SecurityEventType.LOGIN_FAILED, failure_info.format(user=who))
             if locked_for:
                 self._log_lockout(client, who, locked_for)
+            if slowed:
+                self._log_event(
+                    SecurityEventType.ACCOUNT_LOCKED_OUT,
+                    f"user={who}; {SLOWDOWN_AFTER} failures from unknown devices: logins from"
+                    f" them slowed to one every {SLOWDOWN_SPACING_S:.0f} s",
+                )
             raise InvalidCredentials(locked_for or None)
-        return tuple(row), keys
+        return tuple(row), attempt
 
     def authenticate(self, token: str) -> str | None:
         """The username of a live session, or None; counts as activity for idle expiry."""
@@ -559,6 +632,7 @@ class OwnerAccounts:
         *,
         current_token: str | None = None,
         client: str = "local",
+        device: str | None = None,
     ) -> int:
         """Change the password after checking the old one; returns the sessions ended.
 
@@ -570,10 +644,11 @@ class OwnerAccounts:
         check_password(new, username)
         if hmac.compare_digest(old.encode("utf-8"), new.encode("utf-8")):
             raise WeakPassword("The new password must differ from the current one.")
-        row, keys = self._counted_check(
+        row, attempt = self._counted_check(
             username,
             old,
             client,
+            device,
             f"password change with a wrong current password; user={{user}}; client={client}",
         )
         account = str(row[0])
@@ -594,7 +669,7 @@ class OwnerAccounts:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._clear_failures(keys)
+            self._succeeded(attempt)
         self._log_event(
             SecurityEventType.PASSWORD_CHANGED,
             f"user={account}; client={client}; other sessions ended: {ended}",
@@ -620,6 +695,46 @@ class OwnerAccounts:
     def _client_key(client: str) -> str:
         return "client:" + (client or "unknown")[:_MAX_TOKEN_CHARS]
 
+    def _attempt(self, username: str, client: str, device: str | None) -> _Attempt:
+        """Which counters a login attempt answers to (see the module doc)."""
+        known = self._known_device(username, device)
+        if known is not None:
+            return _Attempt(["device:" + known], None)
+        pair = "pair:" + username.casefold()[:_MAX_TOKEN_CHARS] + "|" + client
+        return _Attempt(
+            [pair[: 2 * _MAX_TOKEN_CHARS], self._client_key(client)], self._user_key(username)
+        )
+
+    def _known_device(self, username: str, device: str | None) -> str | None:
+        """The hash of ``device`` if it is a live device token of ``username``."""
+        if not isinstance(device, str) or not device or len(device) > _MAX_TOKEN_CHARS:
+            return None
+        digest = _token_hash(device)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT last_used_s FROM devices WHERE token_hash = ? AND username = ?",
+                (digest, username),
+            ).fetchone()
+        if row is None or self._now_s() - float(row[0]) >= DEVICE_MEMORY_S:
+            return None
+        return digest
+
+    def _remember_device(self, username: str, device: str | None, now: float) -> str:
+        """The device token this browser keeps: its own if known, else a new one."""
+        token = device if self._known_device(username, device) is not None else None
+        token = token or secrets.token_urlsafe(32)
+        self._db.execute(
+            "INSERT OR REPLACE INTO devices (token_hash, username, last_used_s) VALUES (?, ?, ?)",
+            (_token_hash(token), username, now),
+        )
+        self._db.execute(
+            "DELETE FROM devices WHERE ? - last_used_s >= ? OR (username = ? AND token_hash"
+            " NOT IN (SELECT token_hash FROM devices WHERE username = ?"
+            " ORDER BY last_used_s DESC, rowid DESC LIMIT ?))",
+            (now, DEVICE_MEMORY_S, username, username, MAX_DEVICES_PER_USER),
+        )
+        return token
+
     def _dummy(self) -> str:
         # A hash of a random secret with the live parameters, made once: checking
         # an unknown user costs the same as checking a known one.
@@ -641,17 +756,53 @@ class OwnerAccounts:
                 (self._hasher.hash(password), username),
             )
 
-    def _retry_after(self, keys: list[str], now: float) -> float:
-        """Seconds until every key may try again (0 when none is locked)."""
+    def _retry_after(self, attempt: _Attempt, now: float) -> float:
+        """Seconds until the attempt may be checked (0: now)."""
         longest = 0.0
-        for key in keys:
+        for key in attempt.lockout_keys:
             row = self._db.execute(
                 "SELECT locked_until_s FROM failures WHERE key = ?", (key,)
             ).fetchone()
             if row is not None:
                 # Capped: a wall clock set back must not lock anyone out for days.
                 longest = max(longest, min(float(row[0]) - now, LOCKOUT_MAX_S))
+        if attempt.slowdown_key is not None:
+            row = self._db.execute(
+                "SELECT count, last_failure_s FROM failures WHERE key = ?",
+                (attempt.slowdown_key,),
+            ).fetchone()
+            if row is not None and int(row[0]) >= SLOWDOWN_AFTER:
+                wait = min(float(row[1]) + SLOWDOWN_SPACING_S - now, SLOWDOWN_SPACING_S)
+                longest = max(longest, wait)
         return longest
+
+    def _count_for_slowdown(self, key: str | None, now: float) -> bool:
+        """Count one unknown-device failure for the username; True if the slow-down starts."""
+        if key is None:
+            return False
+        row = self._db.execute(
+            "SELECT count, last_failure_s FROM failures WHERE key = ?", (key,)
+        ).fetchone()
+        count = 1
+        if row is not None and now - float(row[1]) < FAILURE_MEMORY_S:
+            count = int(row[0]) + 1
+        self._db.execute(
+            "INSERT OR REPLACE INTO failures (key, count, last_failure_s, locked_until_s)"
+            " VALUES (?, ?, ?, 0)",
+            (key, count, now),
+        )
+        return count == SLOWDOWN_AFTER
+
+    def _succeeded(self, attempt: _Attempt) -> None:
+        """Undo the failure counted in advance; the attempt's lockouts end."""
+        self._clear_failures(attempt.lockout_keys)
+        if attempt.slowdown_key is not None:
+            # Only this attempt is taken back: the owner's success must not reopen
+            # the door to someone guessing from many addresses.
+            self._db.execute(
+                "UPDATE failures SET count = max(count - 1, 0) WHERE key = ?",
+                (attempt.slowdown_key,),
+            )
 
     def _add_failure(self, keys: list[str], now: float) -> float:
         """Count one failure for each key; returns the lockout it started (0 if none)."""

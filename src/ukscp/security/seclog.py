@@ -109,6 +109,7 @@ class SecurityEventType(Enum):
     PASSWORD_CHANGED = ("PasswordChanged", False)
     # A lockout means someone is guessing passwords: worth telling the CSMS.
     ACCOUNT_LOCKED_OUT = ("AccountLockedOut", True)
+    LOCKOUTS_CLEARED = ("LockoutsCleared", False)
     RANDOM_DELAY_MAX_DURATION_CHANGED = ("RandomDelayMaxDurationChanged", False)
     SCHEDULE_CHANGED = ("ScheduleChanged", False)
     PERSONAL_DATA_DELETED = ("PersonalDataDeleted", False)

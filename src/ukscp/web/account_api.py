@@ -24,6 +24,7 @@ from ukscp.security.credentials import (
     SetupCodeFile,
     WeakPassword,
 )
+from ukscp.security.password_worker import PasswordWorkerBusy
 from ukscp.security.seclog import SecurityLog
 from ukscp.storage import MAX_INTEGER
 from ukscp.web.auth import Auth, Caller
@@ -91,6 +92,9 @@ class ChainCheckView(Body):
     reason: str
 
 
+_BUSY_RETRY_S = 5
+
+
 @contextlib.contextmanager
 def _credential_errors() -> Iterator[None]:
     """The account module's refusals as API errors, in words."""
@@ -100,6 +104,12 @@ def _credential_errors() -> Iterator[None]:
         retry = max(1, round(exc.retry_after_s))
         raise ApiError(
             429, f"too many failed attempts: try again in {retry} s", {"retry_after_s": retry}
+        ) from None
+    except PasswordWorkerBusy:
+        raise ApiError(
+            503,
+            f"the charger is busy checking other logins: try again in {_BUSY_RETRY_S} s",
+            {"retry_after_s": _BUSY_RETRY_S},
         ) from None
     except InvalidCredentials:
         raise ApiError(401, "wrong username or password") from None
@@ -136,11 +146,16 @@ def public_router(auth: Auth, setup_codes: SetupCodeFile) -> APIRouter:
     @router.post("/setup", response_model=OwnerSessionView)
     async def setup(body: SetupBody, request: Request, response: Response) -> OwnerSessionView:
         """Create the owner account with the one-time setup code, and log in."""
-        with _credential_errors():
+        client = _client(request)
+
+        def set_up() -> SessionToken:
             auth.accounts.complete_setup(
-                body.setup_code, body.username, body.password, setup_codes, client=_client(request)
+                body.setup_code, body.username, body.password, setup_codes, client=client
             )
-            session = auth.accounts.login(body.username, body.password, _client(request))
+            return auth.accounts.login(body.username, body.password, client)
+
+        with _credential_errors():
+            session = await auth.passwords.run(set_up)
         auth.start_session(response, session)
         return _session_view(auth, session)
 
@@ -149,8 +164,14 @@ def public_router(auth: Auth, setup_codes: SetupCodeFile) -> APIRouter:
         """Log in: the answer has a bearer token; the page also gets a session cookie."""
         if not auth.setup_done:
             raise ApiError(403, "the charger is not set up yet: use the setup code first")
+        client, device = _client(request), auth.device(request)
         with _credential_errors():
-            session = auth.accounts.login(body.username, body.password, _client(request))
+            # Refused here, before the queue, while locked out: a locked-out flood
+            # takes no place from the owner's check.
+            auth.accounts.check_not_locked(body.username, client, device)
+            session = await auth.passwords.run(
+                auth.accounts.login, body.username, body.password, client, device
+            )
         auth.start_session(response, session)
         return _session_view(auth, session)
 
@@ -181,12 +202,14 @@ def owner_router(auth: Auth, seclog: SecurityLog) -> APIRouter:
     ) -> Response:
         """Change the password; every other session ends."""
         with _credential_errors():
-            auth.accounts.change_password(
+            await auth.passwords.run(
+                auth.accounts.change_password,
                 caller.username,
                 body.old_password,
                 body.new_password,
                 current_token=caller.token,
                 client=_client(request),
+                device=auth.device(request),
             )
         response.status_code = 204
         return response

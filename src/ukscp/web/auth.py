@@ -12,10 +12,13 @@ from dataclasses import dataclass
 
 from fastapi import Request, Response
 
-from ukscp.security.credentials import OwnerAccounts, SessionToken
+from ukscp.security.credentials import DEVICE_MEMORY_S, OwnerAccounts, SessionToken
+from ukscp.security.password_worker import PasswordWorker
 from ukscp.web.errors import ApiError
 
 SESSION_COOKIE = "ukscp_session"
+# Marks a browser the owner has logged in from: failures from elsewhere never lock it out.
+DEVICE_COOKIE = "ukscp_device"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FORM_FIELD = "csrf_token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -33,14 +36,31 @@ class Caller:
 class Auth:
     """Checks each request against the owner's accounts and sessions."""
 
-    def __init__(self, accounts: OwnerAccounts, *, secure_cookies: bool) -> None:
+    def __init__(
+        self,
+        accounts: OwnerAccounts,
+        *,
+        secure_cookies: bool,
+        passwords: PasswordWorker | None = None,
+    ) -> None:
         self._accounts = accounts
         self._secure_cookies = secure_cookies
+        self._passwords = passwords or PasswordWorker()
 
     @property
     def accounts(self) -> OwnerAccounts:
         """The owner accounts behind this checker."""
         return self._accounts
+
+    @property
+    def passwords(self) -> PasswordWorker:
+        """Where password checks run: off the event loop, bounded."""
+        return self._passwords
+
+    @staticmethod
+    def device(request: Request) -> str | None:
+        """The device token of the browser behind ``request``, if it sent one."""
+        return request.cookies.get(DEVICE_COOKIE)
 
     @property
     def setup_done(self) -> bool:
@@ -96,6 +116,16 @@ class Auth:
             samesite="strict",
             path="/",
         )
+        if session.device:
+            response.set_cookie(
+                DEVICE_COOKIE,
+                session.device,
+                max_age=int(DEVICE_MEMORY_S),
+                httponly=True,
+                secure=self._secure_cookies,
+                samesite="strict",
+                path="/api/v1",  # login and password change only need it
+            )
 
     def end_session(self, response: Response) -> None:
         """Take the page's session cookie away."""
