@@ -390,7 +390,12 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
     # hours at a peak start) follows the start in the history, not precedes it.
     bus.publish(ChargerStarted(at=clock.now(), version=ukscp.__version__))
     setup_codes = SetupCodeFile(data_dir)
-    accounts = OwnerAccounts(data_dir / ACCOUNTS_FILE, clock, seclog=seclog)
+    # An unreadable account store is moved aside like the others: the owner sets the
+    # charger up again with a new setup code from the console (physical access).
+    accounts = _open_or_move_aside(
+        lambda path: OwnerAccounts(path, clock, seclog=seclog), data_dir / ACCOUNTS_FILE,
+        seclog, clock,
+    )
     metering = _open_or_move_aside(
         lambda path: MeteringStore(
             path, raw_window_s=int(settings.metering.raw_retention_h * 3600)

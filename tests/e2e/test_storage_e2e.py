@@ -218,3 +218,23 @@ def test_a_meter_history_with_a_garbled_header_is_kept_aside_and_charging_goes_o
     assert (problem["database"], problem["moved_to"]) == ("metering.sqlite3", kept.name)
     charges(charger)
     assert charger.stop() == 0
+
+
+def test_an_account_store_with_a_garbled_header_is_kept_aside_and_the_owner_sets_up_again(
+    charger_factory: Factory, tmp_path: Path
+):
+    data_dir = stopped_charger(charger_factory, tmp_path)
+    accounts = data_dir / "accounts.sqlite3"
+    accounts.write_bytes(b"garbage" * 1000)
+
+    # The factory logs in: with no account left, it sets up with a new code from the console.
+    charger = charger_factory(data_dir=data_dir)
+    (kept,) = sorted(data_dir.glob("accounts.sqlite3.corrupt-*"))
+    assert kept.read_bytes() == b"garbage" * 1000
+    log = charger.client.get("/api/v1/security-log").json()
+    types = [record["type"] for record in log]
+    assert "DatabaseMovedAside" in types and "OwnerSetupCompleted" in types
+    (problem,) = storage_problems(charger)
+    assert (problem["database"], problem["moved_to"]) == ("accounts.sqlite3", kept.name)
+    charges(charger)
+    assert charger.stop() == 0

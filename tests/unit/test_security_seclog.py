@@ -502,3 +502,19 @@ def test_an_intact_chain_at_start_writes_nothing(log: SecurityLog):
     fill(log, 3)
     assert log.check_chain_at_start().ok
     assert len(log.records()) == 3 and log.problems() == []
+
+
+def test_the_same_break_is_recorded_once_however_often_the_charger_starts(
+    path: Path, clock: VirtualClock
+):
+    closed_log_of(path, 5)
+    raw(path).execute("UPDATE records SET info = 'nothing happened' WHERE id = 3")
+    for _ in range(3):
+        log = SecurityLog(path, clock)
+        assert not log.check_chain_at_start().ok
+        assert [p.kind for p in log.problems()] == ["chain_broken"]  # the owner is told each time
+        log.close()
+    log = SecurityLog(path, clock)
+    broken = [r for r in log.records() if r.type == "SecurityLogChainBroken"]
+    assert len(broken) == 1
+    log.close()

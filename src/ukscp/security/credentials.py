@@ -242,7 +242,7 @@ class SetupCodeFile:
         self.done_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # The marker first: a crash in between then leaves no usable code.
         with contextlib.suppress(FileExistsError):
-            fd = os.open(self.done_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(self.done_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             os.close(fd)
         self.path.unlink(missing_ok=True)
 

@@ -443,15 +443,31 @@ class SecurityLog:
         A critical ``SecurityLogChainBroken`` record (queued for the CSMS), a
         warning on the console and a problem for the owner's page. The log goes
         on: its records stay as evidence, and new ones chain to its head.
+
+        The record is written once per break: the break stays in the log as
+        evidence, and a charger restarted ten times must not tell the CSMS ten
+        times. The warning and the owner's alert come at every start.
         """
         check = self.verify()
         if not check.ok:
             where = "" if check.first_broken_id is None else f" at record {check.first_broken_id}"
             info = f"the chain does not verify at start{where}: {check.reason}"
             _log.warning("security log: %s", info)
-            self.record(SecurityEventType.SECURITY_LOG_CHAIN_BROKEN, info)
+            if not self._recorded_since(
+                SecurityEventType.SECURITY_LOG_CHAIN_BROKEN, info, check.first_broken_id or 0
+            ):
+                self.record(SecurityEventType.SECURITY_LOG_CHAIN_BROKEN, info)
             self._add_problem("chain_broken", self._path.name, check.reason)
         return check
+
+    def _recorded_since(self, kind: SecurityEventType, info: str, after_id: int) -> bool:
+        """Whether a record of ``kind`` with exactly ``info`` follows record ``after_id``."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM records WHERE id > ? AND type = ? AND info = ? LIMIT 1",
+                (after_id, kind.ocpp_name, info),
+            ).fetchone()
+        return row is not None
 
     def database_moved_aside(self, database: Path, moved_to: Path, reason: str) -> SecurityRecord:
         """Record that ``database`` could not be read and was renamed to ``moved_to``."""
