@@ -62,6 +62,9 @@ Interval = Literal["heartbeat", "sampled", "aligned"]
 
 _ACCEPTED = "Accepted"
 _REJECTED = "Rejected"
+# Real seconds a call may take, once the connection has closed, to finish with an
+# answer that arrived just before (its validation runs in a worker thread).
+_ANSWER_GRACE_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,6 +405,12 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
                 problem = task.exception()
                 if problem is not None and not isinstance(problem, ConnectionClosed):
                     _log.error("OCPP session failed: %r", problem, exc_info=problem)
+            if receiver in done:
+                # The connection closed: no new call may start, and the call in
+                # flight may end with an answer that came just before the close
+                # (else a queued message the CSMS answered would go again).
+                self._link.detach()
+                await self._link.call_ended(_ANSWER_GRACE_S)
         finally:
             self._link.detach()
             for task in (receiver, worker):

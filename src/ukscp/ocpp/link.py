@@ -49,6 +49,8 @@ class CsmsLink:
         self._cp: Caller | None = None
         self._registered = False
         self._lock = asyncio.Lock()
+        self._no_call = asyncio.Event()  # set while no call of ours is in flight
+        self._no_call.set()
 
     @property
     def online(self) -> bool:
@@ -79,7 +81,11 @@ class CsmsLink:
             raise Offline
         try:
             async with self._lock:
-                return await cp.call(message, suppress=False)
+                self._no_call.clear()
+                try:
+                    return await cp.call(message, suppress=False)
+                finally:
+                    self._no_call.set()
         except (ConnectionClosed, TimeoutError):
             raise
         except OcppError as exc:
@@ -98,6 +104,22 @@ class CsmsLink:
         except (CsmsRefused, Offline, TimeoutError, ConnectionClosed) as exc:
             _log.info("%s not delivered: %s", type(message).__name__, exc)
             return None
+
+    async def call_ended(self, grace_s: float) -> bool:
+        """Wait until no call of ours is in flight, for at most ``grace_s`` real seconds.
+
+        For a connection that has just closed: an answer that arrived before
+        the close is still on its way to the call waiting for it (the ``ocpp``
+        library validates it in a worker thread). Cancelling that call now
+        would lose an answer the CSMS gave, and the message would be sent a
+        second time. A call whose answer never came cannot end any more: the
+        grace bounds the wait for it. True if no call is left in flight.
+        """
+        try:
+            await asyncio.wait_for(self._no_call.wait(), grace_s)
+        except TimeoutError:
+            return False
+        return True
 
     def idle(self) -> asyncio.Lock:
         """``async with link.idle():`` waits until no call of ours is in flight, and holds."""
