@@ -49,6 +49,7 @@ from ukscp.ocpp.sender import QueueSender
 from ukscp.ocpp.transactions import StoredTransaction, TransactionRecord
 from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.trigger import Triggers, TriggerTarget, firmware_status_now, send_live
+from ukscp.ocpp.vendor import data_transfer_status
 from ukscp.security.firmware_install import FirmwareInstaller
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
@@ -548,6 +549,23 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
         # Not in the middle of one of our calls: closing then would lose its answer.
         async with self._link.idle():
             await self._transport.reconnect()
+
+    # ================================================================== ClearCache, DataTransfer
+
+    def clear_cache(self) -> str:
+        """ClearCache: Rejected, for there is no authorization cache to clear.
+
+        A home charger has no card reader: its sessions are the owner's own or
+        started by the CSMS, so it keeps no cache of id tags: 1.6 reports
+        AuthorizationCacheEnabled false, 2.0.1 AuthCacheCtrlr Available and
+        Enabled false (1.6 section 5.4 and 2.0.1 C11: Rejected when the cache
+        cannot be cleared).
+        """
+        return _REJECTED
+
+    def data_transfer(self, vendor_id: str) -> str:
+        """DataTransfer of the CSMS: see :mod:`ukscp.ocpp.vendor`."""
+        return data_transfer_status(vendor_id)
 
     # ================================================================== GetLog and firmware
 
