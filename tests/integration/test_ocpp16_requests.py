@@ -217,3 +217,25 @@ async def test_the_feature_profiles_name_remote_trigger(charger: Charger, csms: 
     assert listed.configuration_key[0]["value"] == "Core,RemoteTrigger"
     trigger = call.TriggerMessage(requested_message="Heartbeat")
     assert (await csms.call(trigger)).status == "Accepted"
+
+
+CORE_REQUESTS: list[tuple[str, dict[str, object]]] = [
+    ("ChangeAvailability", {"connectorId": 0, "type": "Operative"}),
+    ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "300"}),
+    ("ClearCache", {}),
+    ("DataTransfer", {"vendorId": "com.example"}),
+    ("GetConfiguration", {}),
+    ("RemoteStartTransaction", {"idTag": "tag-1"}),
+    ("RemoteStopTransaction", {"transactionId": 99}),
+    ("Reset", {"type": "Soft"}),
+    ("UnlockConnector", {"connectorId": 1}),
+]
+"""Every request a Central System sends in OCPP 1.6's Core feature profile."""
+
+
+@pytest.mark.parametrize(("action", "payload"), CORE_REQUESTS, ids=[a for a, _ in CORE_REQUESTS])
+async def test_every_core_request_gets_an_answer_not_an_error(
+    charger: Charger, csms: CsmsServer, action: str, payload: dict[str, object]
+) -> None:
+    answer = await raw(csms, f"core-{action}", action, payload)
+    assert answer[0] == 3, answer  # CALLRESULT
