@@ -16,8 +16,9 @@ One long-lived :class:`OcppClient201` per charger, the 2.0.1 sibling of
   queue first; the version-neutral :class:`~ukscp.ocpp.sender.QueueSender`
   delivers them in order whenever the CSMS is reachable (regulation 7);
 * answers the CSMS's requests (remote start/stop, reset, device model, GetLog,
-  smart charging, ChangeAvailability G03/G04, TriggerMessage F06) through the
-  narrow :class:`~ukscp.ocpp.port.ChargerPort`.
+  smart charging, ChangeAvailability G03/G04, UnlockConnector F05, TriggerMessage
+  F06, ClearCache C11, DataTransfer P01) through the narrow
+  :class:`~ukscp.ocpp.port.ChargerPort`.
 
 Each connection gets a fresh :class:`~ukscp.ocpp.v201.charge_point.ChargePoint201`;
 everything that outlives a connection lives here.
