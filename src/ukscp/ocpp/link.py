@@ -7,6 +7,7 @@ library charge point.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any, Protocol
 
@@ -105,7 +106,7 @@ class CsmsLink:
             _log.info("%s not delivered: %s", type(message).__name__, exc)
             return None
 
-    async def call_ended(self, grace_s: float) -> bool:
+    async def call_ended(self, grace_s: float) -> None:
         """Wait until no call of ours is in flight, for at most ``grace_s`` real seconds.
 
         For a connection that has just closed: an answer that arrived before
@@ -113,13 +114,10 @@ class CsmsLink:
         library validates it in a worker thread). Cancelling that call now
         would lose an answer the CSMS gave, and the message would be sent a
         second time. A call whose answer never came cannot end any more: the
-        grace bounds the wait for it. True if no call is left in flight.
+        grace bounds the wait for it.
         """
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._no_call.wait(), grace_s)
-        except TimeoutError:
-            return False
-        return True
 
     def idle(self) -> asyncio.Lock:
         """``async with link.idle():`` waits until no call of ours is in flight, and holds."""
