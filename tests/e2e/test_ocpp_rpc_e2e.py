@@ -56,6 +56,7 @@ class Version:
     ocpp: str  # the charger's ocpp.version
     protocol: str  # the WebSocket subprotocol
     random_delay: tuple[str, ...]  # the regulation 11 maximum: a key, or component + variable
+    auth_cache: tuple[str, ...]  # whether the authorization cache is on
 
     def vendor(self, boot: Event) -> str:
         params = boot["params"]
@@ -154,8 +155,12 @@ class Version:
         assert energy[0] and energy[-1] and energy[-1][0] >= energy[0][0]
 
 
-V16 = Version("1.6", "ocpp1.6", ("UkRandomDelayMaxDuration",))
-V201 = Version("2.0.1", "ocpp2.0.1", ("UkRandomDelayCtrlr", "MaxDuration"))
+V16 = Version(
+    "1.6", "ocpp1.6", ("UkRandomDelayMaxDuration",), ("AuthorizationCacheEnabled",)
+)
+V201 = Version(
+    "2.0.1", "ocpp2.0.1", ("UkRandomDelayCtrlr", "MaxDuration"), ("AuthCacheCtrlr", "Enabled")
+)
 BOTH = pytest.mark.parametrize("version", [V16, V201], ids=["1.6", "2.0.1"], indirect=True)
 ONLY_201 = pytest.mark.parametrize("version", [V201], ids=["2.0.1"], indirect=True)
 
@@ -313,6 +318,35 @@ def test_the_random_delay_maximum_is_read_and_set_over_ocpp(
     assert version.set(csms, version.random_delay, "1801") == "Rejected"
     assert version.set(csms, version.random_delay, "ten minutes") == "Rejected"
     assert version.get(csms, version.random_delay) == "900"
+    assert charger.stop() == 0
+
+
+@BOTH
+def test_clear_cache_data_transfer_and_unlock_connector_are_answered(
+    version: Version, csms: NodeCsms, charger_factory: Factory, tmp_path: Path
+) -> None:
+    """Core requests, each answer checked against the version's schema by strict mode.
+
+    No authorization cache to clear; DataTransfer knows only our vendor, none of
+    its messages yet; the cable is tethered, so there is no lock to release.
+    """
+    config = charger_config(tmp_path, csms.port, KEY, version)
+    charger = charger_factory("--config", str(config))
+    csms.wait_for(is_call("BootNotification"))
+
+    assert csms.call("ClearCache", {}) == {"status": "Rejected"}
+    assert version.get(csms, version.auth_cache) == "false"
+    other = csms.call("DataTransfer", {"vendorId": "com.example", "messageId": "Hello"})
+    assert other == {"status": "UnknownVendorId"}
+    ours = csms.call("DataTransfer", {"vendorId": "org.ukscp", "messageId": "CancelRandomDelay"})
+    assert ours == {"status": "UnknownMessageId"}
+    if version.ocpp == "1.6":
+        assert csms.call("UnlockConnector", {"connectorId": 1}) == {"status": "NotSupported"}
+    else:
+        unlock = csms.call("UnlockConnector", {"evseId": 1, "connectorId": 1})
+        assert unlock == {"status": "UnlockFailed"}
+        unknown = csms.call("UnlockConnector", {"evseId": 2, "connectorId": 1})
+        assert unknown == {"status": "UnknownConnector"}
     assert charger.stop() == 0
 
 

@@ -7,12 +7,18 @@ EV) with the OCPP client wired in as the composition root would.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from ocpp.routing import after, on
+from ocpp.v16 import call_result
 
 from tests.integration.test_ocpp16_support import (
+    CentralSystemCp,
     CsmsServer,
     Received,
     eventually,
     start_real_charger,
+    until_real,
 )
 from ukscp.clock import VirtualClock
 
@@ -43,10 +49,17 @@ async def test_charging_goes_on_without_the_csms_and_the_queue_arrives_once_in_o
         assert charger.app.sim is not None
         charger.app.sim.plug()
         await eventually(lambda: charger.client.transaction_id() == 101, clock)
-        await eventually(lambda: len(csms.of("MeterValues")) >= 2, clock, step_s=1)
+        # The CSMS dies between two exchanges: every message it received was
+        # answered (one cut in the middle is the tests below).
+        await eventually(
+            lambda: len(csms.of("MeterValues")) >= 2 and len(charger.client.queue) == 0,
+            clock,
+            step_s=1,
+        )
 
         await csms.kill()  # the CSMS dies mid-session: no closing handshake
-        await eventually(lambda: not charger.client.online, clock, what="disconnection")
+        # Virtual time stands still until the charger knows it is offline.
+        await until_real(lambda: not charger.client.online, clock, what="disconnection")
         energy_before = charger.app.controller.status().session_energy_wh
         for _ in range(120):
             await clock.advance(1)
@@ -129,3 +142,80 @@ async def test_a_restart_while_offline_loses_nothing(tmp_path: Path, clock: Virt
         e for e in csms.of("SecurityEventNotification") if e["type"] == "StartupOfTheDevice"
     ]
     assert len(startups) == 2  # one per start, each once
+
+
+ANSWERED_CUTS = 16
+"""How often the CSMS below dies: the race it provokes is lost only now and then."""
+
+
+class AnswersThenDies(CentralSystemCp):
+    """A CSMS that answers a MeterValues and dies at once, its answer on the wire.
+
+    It does so on each of its first :data:`ANSWERED_CUTS` connections.
+    """
+
+    @after("MeterValues")
+    def die_after_answering(self, **_: Any) -> None:
+        if self.number <= ANSWERED_CUTS:
+            self._connection.transport.abort()
+
+
+class DiesBeforeAnswering(CentralSystemCp):
+    """A CSMS that receives the first MeterValues and dies before answering it."""
+
+    @on("MeterValues")
+    def on_meter_values(self, **payload: Any) -> Any:
+        self._record("MeterValues", payload)
+        if self.number == 1:
+            self._connection.transport.abort()
+        return call_result.MeterValues()
+
+
+async def sample_stamps_after_cuts(
+    tmp_path: Path, clock: VirtualClock, cp_class: type[CentralSystemCp], cuts: int
+) -> list[tuple[int, str]]:
+    """(connection, timestamp) of each MeterValues of a session in which the CSMS cut
+    ``cuts`` sample exchanges off; the charger reconnects each time to the same CSMS."""
+    csms = CsmsServer(cp_class=cp_class)
+    await csms.start()
+    charger = start_real_charger(tmp_path / "data", clock, csms.url, sample_interval_s=10)
+    try:
+        await eventually(lambda: charger.client.online, clock, what="registration")
+        assert charger.app.sim is not None
+        charger.app.sim.plug()
+        await eventually(
+            lambda: csms.connection_count == cuts + 1, clock, what="the reconnections"
+        )
+        await eventually(lambda: len(csms.of("MeterValues")) >= cuts + 3, clock, step_s=1)
+        charger.app.sim.unplug()
+        await eventually(lambda: "StopTransaction" in csms.actions(), clock, what="the stop")
+        await eventually(lambda: len(charger.client.queue) == 0, clock, what="the queue")
+    finally:
+        await charger.stop()
+        await csms.stop()
+    return [
+        (r.connection, r.payload["meter_value"][0]["timestamp"])
+        for r in csms.received
+        if r.action == "MeterValues"
+    ]
+
+
+async def test_a_message_the_csms_answered_is_not_sent_again_when_the_link_then_drops(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    stamps = await sample_stamps_after_cuts(tmp_path, clock, AnswersThenDies, ANSWERED_CUTS)
+    assert [connection for connection, _ in stamps[:ANSWERED_CUTS]] == list(
+        range(1, ANSWERED_CUTS + 1)
+    )
+    assert len({stamp for _, stamp in stamps}) == len(stamps)  # answered: delivered once
+
+
+async def test_a_message_the_csms_never_answered_is_sent_again(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    """OCPP-J: no answer, no delivery. The CSMS may see it twice (it must tell by content)."""
+    stamps = await sample_stamps_after_cuts(tmp_path, clock, DiesBeforeAnswering, 1)
+    first_connection, first_stamp = stamps[0]
+    assert first_connection == 1
+    assert stamps[1] == (2, first_stamp)  # the same sample, first after the reconnection
+    assert len({stamp for _, stamp in stamps}) == len(stamps) - 1

@@ -16,6 +16,7 @@ from tests.integration.test_ocpp16_support import (
     eventually,
     make_charger,
     running_csms,
+    settle_real,
     transport_config,
     write_key,
 )
@@ -162,3 +163,79 @@ async def test_get_log_refuses_other_logs_and_other_schemes(
         )
     )
     assert (diagnostics.status, ftp.status) == ("Rejected", "Rejected")
+
+
+# -- Core requests of a charger with no authorization cache and no connector lock ------
+
+
+async def test_clear_cache_is_rejected_for_there_is_no_authorization_cache(
+    charger: Charger, csms: CsmsServer
+) -> None:
+    assert (await csms.call(call.ClearCache())).status == "Rejected"
+    listed = await csms.call(call.GetConfiguration(key=["AuthorizationCacheEnabled"]))
+    assert listed.configuration_key == [
+        {"key": "AuthorizationCacheEnabled", "readonly": True, "value": "false"}
+    ]
+    turn_on = call.ChangeConfiguration(key="AuthorizationCacheEnabled", value="true")
+    assert (await csms.call(turn_on)).status == "Rejected"
+
+
+async def test_data_transfer_of_another_vendor_is_an_unknown_vendor(
+    charger: Charger, csms: CsmsServer
+) -> None:
+    answer = await csms.call(
+        call.DataTransfer(vendor_id="com.example", message_id="Hello", data="{}")
+    )
+    assert (answer.status, answer.data) == ("UnknownVendorId", None)
+
+
+@pytest.mark.parametrize("vendor_id", ["org.ukscp", "ORG.UKSCP"])  # a CiString
+@pytest.mark.parametrize("message_id", ["CancelRandomDelay", "MakeCoffee", None])
+async def test_data_transfer_of_our_vendor_names_no_message_the_charger_handles(
+    charger: Charger, csms: CsmsServer, vendor_id: str, message_id: str | None
+) -> None:
+    answer = await csms.call(call.DataTransfer(vendor_id=vendor_id, message_id=message_id))
+    assert (answer.status, answer.data) == ("UnknownMessageId", None)
+
+
+async def test_unlock_connector_is_not_supported_and_leaves_the_transaction_alone(
+    charger: Charger, csms: CsmsServer
+) -> None:
+    """A tethered cable has no lock: NotSupported, as for an unknown connector (5.18)."""
+    assert (await csms.call(call.UnlockConnector(connector_id=2))).status == "NotSupported"
+    charger.port.plug(charger.bus, charger.clock)
+    await eventually(lambda: charger.client.transaction_id() is not None, charger.clock)
+    assert (await csms.call(call.UnlockConnector(connector_id=1))).status == "NotSupported"
+    await settle_real(charger.clock)
+    assert charger.client.transaction_id() is not None
+    assert "StopTransaction" not in csms.actions()
+    assert charger.port.remote_stops == 0
+
+
+async def test_the_feature_profiles_name_remote_trigger(charger: Charger, csms: CsmsServer) -> None:
+    listed = await csms.call(call.GetConfiguration(key=["SupportedFeatureProfiles"]))
+    assert listed.configuration_key[0]["value"] == "Core,RemoteTrigger"
+    trigger = call.TriggerMessage(requested_message="Heartbeat")
+    assert (await csms.call(trigger)).status == "Accepted"
+
+
+CORE_REQUESTS: list[tuple[str, dict[str, object]]] = [
+    ("ChangeAvailability", {"connectorId": 0, "type": "Operative"}),
+    ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "300"}),
+    ("ClearCache", {}),
+    ("DataTransfer", {"vendorId": "com.example"}),
+    ("GetConfiguration", {}),
+    ("RemoteStartTransaction", {"idTag": "tag-1"}),
+    ("RemoteStopTransaction", {"transactionId": 99}),
+    ("Reset", {"type": "Soft"}),
+    ("UnlockConnector", {"connectorId": 1}),
+]
+"""Every request a Central System sends in OCPP 1.6's Core feature profile."""
+
+
+@pytest.mark.parametrize(("action", "payload"), CORE_REQUESTS, ids=[a for a, _ in CORE_REQUESTS])
+async def test_every_core_request_gets_an_answer_not_an_error(
+    charger: Charger, csms: CsmsServer, action: str, payload: dict[str, object]
+) -> None:
+    answer = await raw(csms, f"core-{action}", action, payload)
+    assert answer[0] == 3, answer  # CALLRESULT

@@ -76,7 +76,7 @@ async def test_a_charge_point_max_profile_becomes_the_ocpp_limit_until_cleared(
     assert limit is not None
     assert (limit.amps, limit.source) == (10.0, LimitSource.OCPP)
     known = await csms.call(call.GetConfiguration(key=["SupportedFeatureProfiles"]))
-    assert known.configuration_key[0]["value"] == "Core,SmartCharging"
+    assert known.configuration_key[0]["value"] == "Core,RemoteTrigger,SmartCharging"
 
     cleared = await csms.call(call.ClearChargingProfile(id=1))
     assert cleared.status == "Accepted"

@@ -448,6 +448,19 @@ async def eventually(
         await asyncio.sleep(0.005)
 
 
+async def until_real(
+    predicate: Callable[[], bool], clock: VirtualClock, *, timeout_s: float = 15.0, what: str
+) -> None:
+    """Let real I/O happen, without moving virtual time, until ``predicate``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await clock.settle()
+        await asyncio.sleep(0.005)
+
+
 async def settle_real(clock: VirtualClock, seconds: float = 0.3) -> None:
     """Let real I/O happen for ``seconds`` without moving virtual time."""
     loop = asyncio.get_running_loop()

@@ -49,6 +49,7 @@ from ukscp.ocpp.sender import QueueSender
 from ukscp.ocpp.transactions import StoredTransaction, TransactionRecord
 from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.trigger import Triggers, TriggerTarget, firmware_status_now, send_live
+from ukscp.ocpp.vendor import data_transfer_status
 from ukscp.security.firmware_install import FirmwareInstaller
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
@@ -62,6 +63,9 @@ Interval = Literal["heartbeat", "sampled", "aligned"]
 
 _ACCEPTED = "Accepted"
 _REJECTED = "Rejected"
+# Real seconds a call may take, once the connection has closed, to finish with an
+# answer that arrived just before (its validation runs in a worker thread).
+_ANSWER_GRACE_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,6 +406,12 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
                 problem = task.exception()
                 if problem is not None and not isinstance(problem, ConnectionClosed):
                     _log.error("OCPP session failed: %r", problem, exc_info=problem)
+            if receiver in done:
+                # The connection closed: no new call may start, and the call in
+                # flight may end with an answer that came just before the close
+                # (else a queued message the CSMS answered would go again).
+                self._link.detach()
+                await self._link.call_ended(_ANSWER_GRACE_S)
         finally:
             self._link.detach()
             for task in (receiver, worker):
@@ -539,6 +549,23 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
         # Not in the middle of one of our calls: closing then would lose its answer.
         async with self._link.idle():
             await self._transport.reconnect()
+
+    # ================================================================== ClearCache, DataTransfer
+
+    def clear_cache(self) -> str:
+        """ClearCache: Rejected, for there is no authorization cache to clear.
+
+        A home charger has no card reader: its sessions are the owner's own or
+        started by the CSMS, so it keeps no cache of id tags: 1.6 reports
+        AuthorizationCacheEnabled false, 2.0.1 AuthCacheCtrlr Available and
+        Enabled false (1.6 section 5.4 and 2.0.1 C11: Rejected when the cache
+        cannot be cleared).
+        """
+        return _REJECTED
+
+    def data_transfer(self, vendor_id: str) -> str:
+        """DataTransfer of the CSMS: see :mod:`ukscp.ocpp.vendor`."""
+        return data_transfer_status(vendor_id)
 
     # ================================================================== GetLog and firmware
 

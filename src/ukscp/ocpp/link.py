@@ -7,6 +7,7 @@ library charge point.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any, Protocol
 
@@ -49,6 +50,8 @@ class CsmsLink:
         self._cp: Caller | None = None
         self._registered = False
         self._lock = asyncio.Lock()
+        self._no_call = asyncio.Event()  # set while no call of ours is in flight
+        self._no_call.set()
 
     @property
     def online(self) -> bool:
@@ -79,7 +82,11 @@ class CsmsLink:
             raise Offline
         try:
             async with self._lock:
-                return await cp.call(message, suppress=False)
+                self._no_call.clear()
+                try:
+                    return await cp.call(message, suppress=False)
+                finally:
+                    self._no_call.set()
         except (ConnectionClosed, TimeoutError):
             raise
         except OcppError as exc:
@@ -98,6 +105,19 @@ class CsmsLink:
         except (CsmsRefused, Offline, TimeoutError, ConnectionClosed) as exc:
             _log.info("%s not delivered: %s", type(message).__name__, exc)
             return None
+
+    async def call_ended(self, grace_s: float) -> None:
+        """Wait until no call of ours is in flight, for at most ``grace_s`` real seconds.
+
+        For a connection that has just closed: an answer that arrived before
+        the close is still on its way to the call waiting for it (the ``ocpp``
+        library validates it in a worker thread). Cancelling that call now
+        would lose an answer the CSMS gave, and the message would be sent a
+        second time. A call whose answer never came cannot end any more: the
+        grace bounds the wait for it.
+        """
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._no_call.wait(), grace_s)
 
     def idle(self) -> asyncio.Lock:
         """``async with link.idle():`` waits until no call of ours is in flight, and holds."""

@@ -15,11 +15,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ukscp.ocpp._lib import checked_payload
-from ukscp.ocpp.routes import LogRequests, SharedRoutes
+from ukscp.ocpp.routes import SharedRequests, SharedRoutes
 from ukscp.ocpp.v16._lib import ChargePointBase, after, on, payload_error, result
 
 
-class CsmsRequests(LogRequests, Protocol):
+class CsmsRequests(SharedRequests, Protocol):
     """What the client does for each request from the CSMS (plain Python in and out)."""
 
     def remote_start(
@@ -54,6 +54,10 @@ class CsmsRequests(LogRequests, Protocol):
 
     def change_availability(self, connector_id: int, kind: str) -> str:
         """ChangeAvailability (Operative or Inoperative): Accepted, Rejected or Scheduled."""
+        ...
+
+    def unlock_connector(self) -> str:
+        """UnlockConnector: Unlocked, UnlockFailed or NotSupported."""
         ...
 
     def trigger_message(self, requested: str, connector_id: int | None) -> str:
@@ -165,6 +169,10 @@ class ChargePoint16(SharedRoutes, ChargePointBase):  # type: ignore[misc]  # the
     def on_change_availability(self, connector_id: int, type: str, **_: Any) -> Any:
         status = self._requests.change_availability(connector_id, type)
         return result("ChangeAvailability", status=status)
+
+    @on("UnlockConnector")
+    def on_unlock_connector(self, **_: Any) -> Any:
+        return result("UnlockConnector", status=self._requests.unlock_connector())
 
     @on("TriggerMessage")
     def on_trigger_message(

@@ -11,9 +11,9 @@ One long-lived :class:`OcppClient16` per charger. It
   queue first; :class:`~ukscp.ocpp.v16.sender.QueueSender16` delivers them in
   order whenever the CSMS is reachable, so nothing the charger does waits on
   the network (regulation 7);
-* answers the CSMS's requests (remote start/stop, reset, configuration, GetLog,
-  smart charging, ChangeAvailability, TriggerMessage and ExtendedTriggerMessage)
-  through the narrow :class:`~ukscp.ocpp.port.ChargerPort`.
+* answers the CSMS's requests (every Core request, GetLog, smart charging,
+  TriggerMessage and ExtendedTriggerMessage) through the narrow
+  :class:`~ukscp.ocpp.port.ChargerPort`.
 
 Each connection gets a fresh :class:`~ukscp.ocpp.v16.charge_point.ChargePoint16`
 from the ``ocpp`` library; everything that outlives a connection lives here.
@@ -374,6 +374,16 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartChargingHandler]):
             return "Rejected"
         return self._change_availability(kind)
 
+    def unlock_connector(self) -> str:
+        """UnlockConnector (section 5.18): NotSupported, whichever connector is named.
+
+        The cable is tethered: this charger has no connector lock (the board's
+        capabilities, :mod:`ukscp.hardware.protocols`, have none), which 1.6
+        answers NotSupported, as it does an unknown connector. Nothing is done,
+        so a transaction is not stopped for an unlock that cannot happen.
+        """
+        return "NotSupported"
+
     def trigger_message(self, requested: str, connector_id: int | None) -> str:
         """Core TriggerMessage (section 5.17): Accepted, Rejected or NotImplemented."""
         return self._triggers.answer(
@@ -513,7 +523,8 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartChargingHandler]):
     # ================================================================== configuration hooks
 
     def _external_keys(self) -> list[ExternalKey]:
-        profiles = "Core,SmartCharging" if self._smart is not None else "Core"
+        # RemoteTrigger: TriggerMessage is answered (section 5.17).
+        profiles = "Core,RemoteTrigger" + (",SmartCharging" if self._smart is not None else "")
         return [
             ExternalKey("SupportedFeatureProfiles", get=lambda: profiles, set=None),
             ExternalKey(

@@ -84,6 +84,8 @@ KEYS: tuple[KeyDef, ...] = (
     KeyDef("LocalPreAuthorize", "true"),
     KeyDef("StopTransactionOnEVSideDisconnect", "true"),
     KeyDef("UnlockConnectorOnEVSideDisconnect", "true"),
+    # No authorization cache: ClearCache is Rejected (a home charger has no card reader).
+    KeyDef("AuthorizationCacheEnabled", "false"),
     # The owner's charger keeps charging if the CSMS does not know the owner's tag.
     KeyDef("StopTransactionOnInvalidId", "false"),
     KeyDef("StopTxnSampledData", ""),

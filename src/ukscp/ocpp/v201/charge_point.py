@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ukscp.ocpp._lib import after, checked_payload, on
-from ukscp.ocpp.routes import LogRequests, SharedRoutes
+from ukscp.ocpp.routes import SharedRequests, SharedRoutes
 from ukscp.ocpp.v201._lib import ChargePointBase, payload_error, result
 from ukscp.ocpp.v201.transactions import IdToken
 
@@ -30,7 +30,7 @@ def status_info(reason: str | None) -> dict[str, Any] | None:
     return {"reason_code": "InvalidValue", "additional_info": reason[:512]}
 
 
-class CsmsRequests(LogRequests, Protocol):
+class CsmsRequests(SharedRequests, Protocol):
     """What the client does for each request from the CSMS (plain Python in and out)."""
 
     def request_start(
@@ -107,6 +107,11 @@ class CsmsRequests(LogRequests, Protocol):
         """ChangeAvailability: Accepted, Rejected or Scheduled."""
         ...
 
+    def unlock_connector(self, evse_id: int, connector_id: int) -> str:
+        """UnlockConnector: Unlocked, UnlockFailed, OngoingAuthorizedTransaction or
+        UnknownConnector."""
+        ...
+
     def trigger_message(self, requested: str, evse_id: int | None, connector_id: int | None) -> str:
         """TriggerMessage: Accepted, Rejected or NotImplemented."""
         ...
@@ -166,7 +171,7 @@ class ChargePoint201(SharedRoutes, ChargePointBase):  # type: ignore[misc]  # th
     def after_reset(self, type: str, **_: Any) -> None:
         self._requests.after_reset(type)
 
-    # -- Availability (G03, G04) and TriggerMessage (F06) ----------------------------------
+    # -- Availability (G03, G04), UnlockConnector (F05) and TriggerMessage (F06) ---------
 
     @on("ChangeAvailability")
     def on_change_availability(
@@ -177,6 +182,11 @@ class ChargePoint201(SharedRoutes, ChargePointBase):  # type: ignore[misc]  # th
             operational_status, evse.get("id"), evse.get("connector_id")
         )
         return result("ChangeAvailability", status=status)
+
+    @on("UnlockConnector")
+    def on_unlock_connector(self, evse_id: int, connector_id: int, **_: Any) -> Any:
+        status = self._requests.unlock_connector(evse_id, connector_id)
+        return result("UnlockConnector", status=status)
 
     @on("TriggerMessage")
     def on_trigger_message(

@@ -16,8 +16,9 @@ One long-lived :class:`OcppClient201` per charger, the 2.0.1 sibling of
   queue first; the version-neutral :class:`~ukscp.ocpp.sender.QueueSender`
   delivers them in order whenever the CSMS is reachable (regulation 7);
 * answers the CSMS's requests (remote start/stop, reset, device model, GetLog,
-  smart charging, ChangeAvailability G03/G04, TriggerMessage F06) through the
-  narrow :class:`~ukscp.ocpp.port.ChargerPort`.
+  smart charging, ChangeAvailability G03/G04, UnlockConnector F05, TriggerMessage
+  F06, ClearCache C11, DataTransfer P01) through the narrow
+  :class:`~ukscp.ocpp.port.ChargerPort`.
 
 Each connection gets a fresh :class:`~ukscp.ocpp.v201.charge_point.ChargePoint201`;
 everything that outlives a connection lives here.
@@ -478,6 +479,22 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
         if evse_id not in (None, EVSE_ID) or connector_id not in (None, CONNECTOR_ID):
             return REJECTED
         return self._change_availability(operational_status)
+
+    def unlock_connector(self, evse_id: int, connector_id: int) -> str:
+        """UnlockConnector (F05): UnknownConnector, OngoingAuthorizedTransaction or UnlockFailed.
+
+        An unknown EVSE or connector is UnknownConnector; while a transaction
+        runs the answer is OngoingAuthorizedTransaction (the CSMS stops it
+        first, with RequestStopTransaction). Otherwise
+        the unlock fails: the cable is tethered, and this charger has no
+        connector lock (the board's capabilities, :mod:`ukscp.hardware.protocols`,
+        have none). 2.0.1 has no NotSupported here: UnlockFailed says it.
+        """
+        if evse_id != EVSE_ID or connector_id != CONNECTOR_ID:
+            return "UnknownConnector"
+        if self._transactions.current is not None:
+            return "OngoingAuthorizedTransaction"
+        return "UnlockFailed"
 
     def trigger_message(self, requested: str, evse_id: int | None, connector_id: int | None) -> str:
         """F06: Accepted, Rejected or NotImplemented.

@@ -110,6 +110,9 @@ VARIABLES: tuple[Variable, ...] = (
         Name(SAMPLED_DATA, "TxEndedMeasurands"), "Energy.Active.Import.Register", None, "MemberList"
     ),
     Variable(Name("AuthCtrlr", "AuthorizeRemoteStart"), "false", data_type="boolean"),
+    # No authorization cache: ClearCache is Rejected (a home charger has no card reader).
+    Variable(Name("AuthCacheCtrlr", "Available"), "false", data_type="boolean"),
+    Variable(Name("AuthCacheCtrlr", "Enabled"), "false", data_type="boolean"),
     Variable(Name("SmartChargingCtrlr", "Enabled"), "true", data_type="boolean"),
     Variable(Name("SmartChargingCtrlr", "RateUnit"), "A,W", data_type="MemberList"),
     Variable(Name("SmartChargingCtrlr", "PeriodsPerSchedule"), "1024", data_type="integer"),
