@@ -462,6 +462,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         meter,
         sim,
         firmware=firmware,
+        read_meter=sampler.read,
     )
     auth = Auth(accounts, secure_cookies=not settings.web.insecure_http)
     return App(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +13,13 @@ from ukscp.evse.controller import EvseController
 from ukscp.hardware.protocols import EnergyMeter, Meter
 from ukscp.hardware.sim import SimBoard, SimEV
 from ukscp.limits import Arbiter, ArbitratedLimit, Limit, LimitSource
-from ukscp.metering import MeteringStore, Resolution
+from ukscp.metering import (
+    EARLIEST_QUERY_TIME,
+    MeteringStore,
+    Resolution,
+    Sample,
+    check_query_time,
+)
 from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import RandomDelayGate
 from ukscp.regulation.schedule import schedule_from_json, windows_from_json
@@ -139,6 +145,7 @@ class Charger:
         meter: Meter,
         sim: SimulatedEv | None,
         firmware: FirmwareInstaller | None = None,
+        read_meter: Callable[[], Sample | None] | None = None,
     ) -> None:
         self._clock = clock
         self._bus = bus
@@ -153,6 +160,9 @@ class Charger:
         self._meter = meter
         self._sim = sim
         self._firmware = firmware
+        # A reading taken for each history query, so it shows what was measured up to
+        # the moment of the request (None: the latest sample is as far as it goes).
+        self._read_meter = read_meter
 
     @property
     def sim(self) -> SimulatedEv | None:
@@ -228,9 +238,12 @@ class Charger:
     def meter_history(
         self, start: datetime | None, end: datetime | None, resolution: Resolution
     ) -> HistoryView:
-        """Meter history; by default the last day (1 s: the last hour)."""
+        """Meter history; by default the last day (1 s: the last hour).
+
+        The bucket in progress is marked partial, measured up to this request.
+        """
         end, start = self._period(start, end, resolution)
-        rows = self._metering.history(start, end, resolution)
+        rows = self._metering.history(start, end, resolution, reading=self._reading())
         return HistoryView(
             start=start,
             end=end,
@@ -243,7 +256,10 @@ class Charger:
     ) -> Iterator[str]:
         """CSV lines of the meter history, streamed."""
         end, start = self._period(start, end, resolution)
-        return self._metering.export_csv(start, end, resolution)
+        return self._metering.export_csv(start, end, resolution, reading=self._reading())
+
+    def _reading(self) -> Sample | None:
+        return None if self._read_meter is None else self._read_meter()
 
     def sessions(self, limit: int, offset: int) -> list[SessionRecordView]:
         """Charging sessions, newest first, with their rate changes."""
@@ -313,8 +329,13 @@ class Charger:
     def _period(
         self, start: datetime | None, end: datetime | None, resolution: Resolution
     ) -> tuple[datetime, datetime]:
+        # Checked before any arithmetic: year 1 or 9999 would overflow it.
+        if start is not None:
+            check_query_time("from", start)
+        if end is not None:
+            check_query_time("to", end)
         end = end or self._clock.now()
-        start = start or end - DEFAULT_SPAN[resolution]
+        start = start or max(end - DEFAULT_SPAN[resolution], EARLIEST_QUERY_TIME)
         if start >= end:
             raise ValueError(f"from ({start.isoformat()}) must be before to ({end.isoformat()})")
         if end - start > MAX_SPAN[resolution]:

@@ -173,6 +173,10 @@ class ChargerService(Protocol):
         ...
 
 
+# Sessions are kept 13 months: even one a minute would be fewer than this.
+MAX_SESSIONS_OFFSET = 1_000_000
+
+
 def _london(moment: datetime | None) -> datetime | None:
     """A time given without an offset is the charger's local time."""
     if moment is None or moment.tzinfo is not None:
@@ -323,7 +327,7 @@ def create_api(
     @api.get("/sessions", response_model=list[SessionRecordView], tags=["measuring"])
     async def sessions(
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_SESSIONS_OFFSET)] = 0,
     ) -> list[SessionRecordView]:
         """Charging sessions, newest first, with every rate change and its cause."""
         return charger.sessions(limit, offset)

@@ -139,6 +139,9 @@ class HistoryRowView(Body):
     mean_power_w: float | None
     max_power_w: float | None
     max_current_a: float | None
+    partial: bool = Field(
+        False, description="The bucket in progress: figures measured up to this request."
+    )
 
 
 class HistoryView(Body):
