@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ukscp.clock import Clock
-from ukscp.events import EventBus, PersonalDataDeleted
+from ukscp.events import EventBus
 from ukscp.evse.controller import EvseController
 from ukscp.hardware.protocols import EnergyMeter, Meter
 from ukscp.hardware.sim import SimBoard, SimEV
@@ -20,6 +20,7 @@ from ukscp.metering import (
     Sample,
     check_query_time,
 )
+from ukscp.personal_data import PersonalData
 from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import RandomDelayGate
 from ukscp.regulation.schedule import schedule_from_json, windows_from_json
@@ -145,6 +146,8 @@ class Charger:
         meter: Meter,
         sim: SimulatedEv | None,
         firmware: FirmwareInstaller | None = None,
+        *,
+        personal_data: PersonalData,
         read_meter: Callable[[], Sample | None] | None = None,
     ) -> None:
         self._clock = clock
@@ -160,6 +163,7 @@ class Charger:
         self._meter = meter
         self._sim = sim
         self._firmware = firmware
+        self._personal_data = personal_data
         # A reading taken for each history query, so it shows what was measured up to
         # the moment of the request (None: the latest sample is as far as it goes).
         self._read_meter = read_meter
@@ -268,18 +272,11 @@ class Charger:
             for record in self._metering.sessions(limit, offset)
         ]
 
-    def delete_personal_data(self) -> DeletedView:
-        """Delete the session history at the owner's request (recorded in the security log)."""
-        deleted = self._metering.delete_personal_data()
-        self._bus.publish(
-            PersonalDataDeleted(
-                at=self._clock.now(),
-                source=OWNER,
-                sessions=deleted.sessions,
-                rate_changes=deleted.rate_changes,
-            )
-        )
-        return DeletedView.model_validate(asdict(deleted))
+    async def delete_personal_data(self, username: str) -> DeletedView:
+        """Delete the owner's personal data in one action (:mod:`ukscp.personal_data`);
+        the security log records the counts."""
+        erased = await self._personal_data.erase(username, by=OWNER)
+        return DeletedView.model_validate(asdict(erased))
 
     def integrity(self) -> IntegrityView:
         """The latest software integrity check and the secure-boot state."""

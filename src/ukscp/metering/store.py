@@ -55,7 +55,7 @@ from ukscp.metering.rollup import (
     sample_problem,
     to_hours,
 )
-from ukscp.storage import open_database
+from ukscp.storage import erasing, open_database
 
 _log = logging.getLogger(__name__)
 
@@ -629,24 +629,18 @@ class MeteringStore:
         the measuring system of regulation 9, tied to the charger, not to a
         person's sessions.
         """
-        with self._lock:
+        with self._lock, self._read_lock, erasing(self._db):
             db = self._db
-            db.execute("PRAGMA secure_delete = ON")
+            db.execute("BEGIN IMMEDIATE")
             try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    rates = db.execute("DELETE FROM rate_changes").rowcount
-                    sessions = db.execute("DELETE FROM sessions").rowcount
-                    db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise
-            finally:
-                db.execute("PRAGMA secure_delete = OFF")
+                rates = db.execute("DELETE FROM rate_changes").rowcount
+                sessions = db.execute("DELETE FROM sessions").rowcount
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
             self._session = None
-            with self._read_lock:
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return DeletedPersonalData(sessions=sessions, rate_changes=rates)
 
     # -- queries -----------------------------------------------------------------------

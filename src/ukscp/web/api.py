@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -28,7 +28,7 @@ from ukscp.web.account_api import owner_router, public_router
 from ukscp.web.auth import Auth
 from ukscp.web.backend_api import backend_router
 from ukscp.web.errors import ApiError, install_error_handlers
-from ukscp.web.pages import STATIC_DIR, pages_router
+from ukscp.web.pages import STATIC_DIR, not_found_handler, pages_router
 from ukscp.web.schemas import (
     DeletedView,
     EmsLimitRequest,
@@ -147,8 +147,8 @@ class ChargerService(Protocol):
         """Charging sessions, newest first."""
         ...
 
-    def delete_personal_data(self) -> DeletedView:
-        """Delete the session history."""
+    async def delete_personal_data(self, username: str) -> DeletedView:
+        """Delete the owner's personal data in one action."""
         ...
 
     def integrity(self) -> IntegrityView:
@@ -333,9 +333,16 @@ def create_api(
         return charger.sessions(limit, offset)
 
     @api.delete("/personal-data", response_model=DeletedView, tags=["measuring"])
-    async def delete_personal_data() -> DeletedView:
-        """Delete the session history (the owner's right to erase personal data)."""
-        return charger.delete_personal_data()
+    async def delete_personal_data(request: Request, response: Response) -> DeletedView:
+        """Delete, in one action, all that ties charging to a person: sessions, the event
+        history of charging, the back end the owner chose, every web session (this one
+        too: log in again). The security log and the energy measurements stay."""
+        caller = auth.caller(request)
+        if caller is None:  # ended since the router checked it (a deletion at the same time)
+            raise ApiError(401, "log in first (POST /api/v1/login)")
+        deleted = await charger.delete_personal_data(caller.username)
+        auth.end_session(response)
+        return deleted
 
     @api.get("/integrity", response_model=IntegrityView, tags=["security"])
     async def integrity() -> IntegrityView:
@@ -387,5 +394,6 @@ def create_api(
 
     app.include_router(api)
     app.include_router(pages_router(charger, auth))
+    app.add_exception_handler(404, not_found_handler(charger, auth))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

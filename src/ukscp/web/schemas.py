@@ -184,6 +184,11 @@ class DeletedView(Body):
 
     sessions: int
     rate_changes: int
+    history_events: int = Field(description="Events of charging deleted from the history.")
+    owner_backend_forgotten: bool = Field(
+        description="The back end the owner chose (and its key) was forgotten."
+    )
+    web_sessions: int = Field(description="Logged-in sessions ended, the caller's included.")
 
 
 class IntegrityCheckView(Body):
