@@ -28,6 +28,7 @@ What stays, and why:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +39,13 @@ from ukscp.config import OcppSettings
 from ukscp.events import ChargerStarted, ChargerStopping, EventBus, PersonalDataDeleted
 from ukscp.history import EventHistory
 from ukscp.metering import MeteringStore
-from ukscp.ocpp.backend import remove_owner_secrets
+from ukscp.ocpp.backend import BackendError, remove_owner_secrets
 from ukscp.ocpp.service import BackendStatus
 from ukscp.regulation.default_mode import FirstUseChoice, ScheduleChanged
 from ukscp.regulation.delay_gate import RandomDelayEnabledChanged, RandomDelayMaxDurationChanged
 from ukscp.storage import compact
+
+_log = logging.getLogger(__name__)
 
 KEPT_HISTORY_EVENTS: frozenset[str] = frozenset(
     kind.__name__
@@ -156,6 +159,11 @@ class PersonalData:
         # earlier "back to the installer's" go too.
         chosen = self._backend.status().chosen_by == "owner"
         if chosen:
-            await self._backend.revert()
+            try:
+                await self._backend.revert()
+            except BackendError as exc:
+                # The owner's choice is gone all the same; the installer's back end
+                # could not start (the service logged why). The deletion goes on.
+                _log.warning("after deleting personal data: %s", exc)
         removed = remove_owner_secrets(self._data_dir, self._file_backend)
         return chosen or removed > 0

@@ -113,9 +113,11 @@ async def test_after_deleting_personal_data_the_login_page_says_what_happened(
 
 
 @asynccontextmanager
-async def running(data_dir: Path, clock: VirtualClock) -> AsyncIterator[App]:
+async def running(
+    data_dir: Path, clock: VirtualClock, settings: Settings | None = None
+) -> AsyncIterator[App]:
     """The charger on ``data_dir``, as ``ukscp run`` builds it, until the block ends."""
-    app = build_app(Settings(data_dir=data_dir), clock)
+    app = build_app(settings or Settings(data_dir=data_dir), clock)
     app.start()
     tasks = [
         asyncio.create_task(app.controller.run()),
@@ -176,3 +178,27 @@ async def test_the_deletion_survives_a_restart_and_leaves_no_copy_in_the_files(t
         # The security log stays (regulation): it named the back end when it was chosen.
         for trace in traces[:1] if path.name == SECLOG_FILE else traces:
             assert trace not in content, (path.name, trace)
+
+
+async def test_an_installers_back_end_that_cannot_start_does_not_stop_the_deletion(
+    tmp_path: Path,
+):
+    data_dir = tmp_path / "data"
+    clock = VirtualClock()
+    async with running(data_dir, clock) as app, owner(app) as api:
+        await api.put("/api/v1/backend", json=OWN_BACKEND)
+    # The installer's back end in the file is one that cannot work (plain ws:// with
+    # TLS required); the charger ran on the owner's own choice all along.
+    broken = Settings.model_validate(
+        {
+            "data_dir": str(data_dir),
+            "ocpp": {"enabled": True, "url": "ws://csms.example/ocpp", "identity": "CP_1"},
+        }
+    )
+    async with running(data_dir, clock, broken) as app, owner(app) as api:
+        response = await api.delete("/api/v1/personal-data")
+        assert response.status_code == 200, response.text
+        assert response.json()["owner_backend_forgotten"] is True
+        assert response.json()["web_sessions"] == 2  # the first run's and this one
+        assert not (data_dir / KEY_FILE).exists()
+        assert (await api.get("/api/v1/backend")).status_code == 401  # logged out: done
