@@ -451,7 +451,6 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
     )
     charger = Charger(
         clock,
-        bus,
         controller,
         arbiter,
         gate,

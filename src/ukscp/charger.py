@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ukscp.clock import Clock
-from ukscp.events import EventBus
 from ukscp.evse.controller import EvseController
 from ukscp.hardware.protocols import EnergyMeter, Meter
 from ukscp.hardware.sim import SimBoard, SimEV
@@ -134,7 +133,6 @@ class Charger:
     def __init__(
         self,
         clock: Clock,
-        bus: EventBus,
         controller: EvseController,
         arbiter: Arbiter,
         gate: RandomDelayGate,
@@ -151,7 +149,6 @@ class Charger:
         read_meter: Callable[[], Sample | None] | None = None,
     ) -> None:
         self._clock = clock
-        self._bus = bus
         self._controller = controller
         self._arbiter = arbiter
         self._gate = gate

@@ -113,7 +113,7 @@ class PersonalData:
         file_backend: OcppSettings,
         data_dir: Path,
         accounts: WebSessions,
-        compacted: Sequence[Path] = (),
+        compacted: Sequence[Path],
     ) -> None:
         self._clock = clock
         self._bus = bus

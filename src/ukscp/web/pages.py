@@ -205,7 +205,7 @@ class _Pages:
         return response
 
 
-def wants_page(request: Request) -> bool:
+def _wants_page(request: Request) -> bool:
     """Whether the client is a browser asking for a page: HTML accepted, not an API path."""
     path = request.url.path
     if path == "/api" or path.startswith("/api/") or path == "/openapi.json":
@@ -223,7 +223,7 @@ def not_found_handler(
     async def not_found(request: Request, exc: Exception) -> Response:
         if not isinstance(exc, StarletteHTTPException):  # status handlers get only these
             raise exc
-        if wants_page(request):
+        if _wants_page(request):
             return pages.render(
                 "not_found.html", page="not_found", title="Page not found", status_code=404
             )
