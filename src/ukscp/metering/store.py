@@ -286,7 +286,7 @@ class _Live:
     straight from the file. ``open_s`` is the minute in progress (None: none).
     """
 
-    samples: tuple[Sample, ...] = ()
+    samples: tuple[tuple[Any, ...], ...] = ()  # rows, as the file's
     reading: Sample | None = None
     open_s: int | None = None
     tail_s: int | None = None
@@ -762,7 +762,7 @@ class MeteringStore:
     def _live(self, reading: Sample | None) -> _Live:
         """Take what is in memory now, with the file's rows of the same buckets."""
         with self._lock:
-            samples = tuple(Sample(*row) for row in self._pending_samples)
+            samples = tuple(self._pending_samples)
             last = self._acc.last
             if last is None:
                 return _Live(samples)
@@ -797,13 +797,15 @@ class MeteringStore:
         # as the minute rollups count it.
         prev: Sample | None = None
         carried = (0.0, 0.0)  # energy of a gap or clock step, shown on the later row
-        for sample in self._samples_from(start_ms, end_ms, live.samples):
-            if prev is not None:
-                row_out, carried = self._raw_row(prev, sample, carried)
-                yield row_out
-            if sample.ts_ms >= end_ms:
-                return
-            prev = sample
+        for page in self._sample_pages(start_ms, end_ms, live.samples):
+            for row in page:
+                sample = Sample(*row)
+                if prev is not None:
+                    row_out, carried = self._raw_row(prev, sample, carried)
+                    yield row_out
+                if sample.ts_ms >= end_ms:
+                    return
+                prev = sample
         if prev is None:
             return
         # No sample after ``prev``: its interval is still open, measured up to the
@@ -815,28 +817,27 @@ class MeteringStore:
             row_out = _sample_row(prev, *carried)
         yield replace(row_out, partial=True)
 
-    def _samples_from(
-        self, start_ms: int, end_ms: int, in_memory: tuple[Sample, ...]
-    ) -> Iterator[Sample]:
-        """The samples from ``start_ms`` in time order, committed ones first, then
-        those still in memory; at least up to the first one at or after ``end_ms``."""
+    def _sample_pages(
+        self, start_ms: int, end_ms: int, in_memory: tuple[tuple[Any, ...], ...]
+    ) -> Iterator[list[Any]]:
+        """Rows of the samples from ``start_ms`` in time order, a page at a time:
+        committed ones first, then those still in memory; at least up to the first
+        one at or after ``end_ms``."""
         newest: int | None = None
         cursor = start_ms
         while True:
             page = self._read(_PAGE_SAMPLES, (cursor, end_ms, _PAGE))
             if len(page) < _PAGE:
                 page += self._read(_SAMPLE_AFTER, (end_ms,))
-            for row in page:
-                newest = row[0]
-                yield Sample(*row)
+            if page:
+                newest = page[-1][0]
+            yield page
             if len(page) < _PAGE:
                 break
             cursor = page[-1][0] + 1
-        for sample in in_memory:
-            # A sample committed while this query ran was yielded from the file.
-            if sample.ts_ms >= start_ms and (newest is None or sample.ts_ms > newest):
-                newest = sample.ts_ms
-                yield sample
+        # A sample committed while this query ran came from the file already.
+        after = start_ms if newest is None else max(start_ms, newest + 1)
+        yield [row for row in in_memory if row[0] >= after]
 
     def _raw_row(
         self, sample: Sample, following: Sample, carried: tuple[float, float]
@@ -858,10 +859,12 @@ class MeteringStore:
     ) -> Iterator[HistoryRow]:
         """Minute or hour rows: from the file up to ``tail_s``, then from memory."""
         file_end = end_s if tail_s is None else min(end_s, tail_s)
-        yield from map(_rollup_row, self._iter_rollups(query, start_s, file_end))
-        for rollup in in_memory:
-            if start_s <= rollup.start_s < end_s:
-                yield _rollup_row(rollup, partial=rollup.start_s == open_s)
+        newest = [
+            _rollup_row(rollup, partial=rollup.start_s == open_s)
+            for rollup in in_memory
+            if start_s <= rollup.start_s < end_s
+        ]
+        return chain(map(_rollup_row, self._iter_rollups(query, start_s, file_end)), newest)
 
     def _iter_rollups(self, query: str, start_s: int, end_s: int) -> Iterator[Rollup]:
         return (Rollup(*row) for row in self._iter_rollup_rows(query, start_s, end_s))
