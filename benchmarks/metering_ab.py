@@ -31,6 +31,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "metering_ab.md"
+INGEST = "ingest, 5 samples per commit (µs per sample)"
+INGEST_SAMPLES = 20_000
 
 
 def child(file: Path, runs: int, tree: Path) -> None:
@@ -39,7 +41,7 @@ def child(file: Path, runs: int, tree: Path) -> None:
     from ukscp.metering import MeteringStore
 
     sys.path.insert(0, str(HERE))
-    from metering import history_queries, machine  # it adds this repo's src/: too late now
+    from metering import history_queries, ingest_run, machine  # adds this repo's src/: too late
 
     loaded = Path(ukscp.metering.store.__file__).resolve()
     if not loaded.is_relative_to(tree):
@@ -59,6 +61,10 @@ def child(file: Path, runs: int, tree: Path) -> None:
                 runs_ms.append((time.process_time() - started) * 1000)
             times[name] = runs_ms
         store.close()
+    # Ingest as the sampler does it (a commit every 5 samples): CPU µs per sample.
+    times[INGEST] = [
+        1e6 / ingest_run(5, INGEST_SAMPLES, timer=time.process_time) for _ in range(runs)
+    ]
     print(json.dumps({"times": times, "machine": machine()}))
 
 
@@ -119,7 +125,8 @@ File: the 13-month file of `benchmarks/metering.py --keep` (a fresh copy per pro
 The two trees ran in alternation, {args.rounds} rounds, each a process of its own timing
 every query {args.runs} times after one warm-up: {count} runs per query and tree. CPU time
 of the process (`time.process_time`), in ms; the minimum is the least disturbed by the
-other work on the machine.
+other work on the machine. The last row is `metering.ingest_run` ({INGEST_SAMPLES:,}
+samples through `append` and `flush` into an empty store), in CPU µs per sample.
 
 | query | median before | median after | ratio | min before | min after | ratio |
 |---|---|---|---|---|---|---|

@@ -860,7 +860,7 @@ class MeteringStore:
         """Minute or hour rows: from the file up to ``tail_s``, then from memory."""
         file_end = end_s if tail_s is None else min(end_s, tail_s)
         newest = [
-            _rollup_row(rollup, partial=rollup.start_s == open_s)
+            _open_row(rollup, open_s)
             for rollup in in_memory
             if start_s <= rollup.start_s < end_s
         ]
@@ -887,8 +887,7 @@ class MeteringStore:
             (_rollup_params(hour) for hour in live.hours if first <= hour.start_s < end_s),
         )
         open_day = _optional(local_midnight, live.open_s)
-        for day in fold_rows(hours, bounds):
-            yield _rollup_row(day, partial=day.start_s == open_day)
+        return (_open_row(day, open_day) for day in fold_rows(hours, bounds))
 
     def _read(self, query: str, params: tuple[Any, ...]) -> list[Any]:
         # One page per lock hold: a slow consumer of a streamed export never
@@ -947,16 +946,22 @@ def _rollup_params(rollup: Rollup) -> tuple[Any, ...]:
     )
 
 
-def _rollup_row(rollup: Rollup, *, partial: bool = False) -> HistoryRow:
+def _rollup_row(rollup: Rollup) -> HistoryRow:
+    # Once per row of a long history: positional, and ``partial`` left to its default.
     return HistoryRow(
-        start=local_from_s(rollup.start_s),
-        import_wh=rollup.import_wh,
-        export_wh=rollup.export_wh,
-        mean_power_w=rollup.mean_power_w,
-        max_power_w=rollup.max_power_w,
-        max_current_a=rollup.max_current_a,
-        partial=partial,
+        local_from_s(rollup.start_s),
+        rollup.import_wh,
+        rollup.export_wh,
+        rollup.mean_power_w,
+        rollup.max_power_w,
+        rollup.max_current_a,
     )
+
+
+def _open_row(rollup: Rollup, open_s: int | None) -> HistoryRow:
+    """The row of ``rollup``, marked partial if it is the bucket in progress."""
+    row = _rollup_row(rollup)
+    return replace(row, partial=True) if rollup.start_s == open_s else row
 
 
 def _sample_row(sample: Sample, imported: float, exported: float) -> HistoryRow:
