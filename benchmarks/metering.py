@@ -49,8 +49,11 @@ V = 230.0
 NOW = datetime(2027, 3, 1, 0, 0, tzinfo=LONDON)  # end of the generated history
 
 
-def ingest_run(batch: int, count: int = 200_000) -> float:
-    """Samples per second through append + flush, committing every ``batch`` samples."""
+def ingest_run(
+    batch: int, count: int = 200_000, timer: Callable[[], float] = time.perf_counter
+) -> float:
+    """Samples per second through append + flush, committing every ``batch`` samples
+    (seconds of ``timer``: wall time, or the process's CPU time)."""
     rng = random.Random(batch)
     base = epoch_ms(NOW)
     samples = []
@@ -61,13 +64,13 @@ def ingest_run(batch: int, count: int = 200_000) -> float:
         samples.append(Sample(base + t * 1000, watts, register, 0.0, watts / V, 0.0, 0.0))
     with tempfile.TemporaryDirectory() as tmp:
         store = MeteringStore(Path(tmp) / "metering.sqlite3")
-        started = time.perf_counter()
+        started = timer()
         for i, sample in enumerate(samples, 1):
             store.append(sample)
             if i % batch == 0:
                 store.flush()
         store.flush()
-        elapsed = time.perf_counter() - started
+        elapsed = timer() - started
         store.close()
     return count / elapsed
 
@@ -148,6 +151,21 @@ def generate(path: Path, months: int, progress: bool) -> tuple[float, int]:
     return time.perf_counter() - started, count
 
 
+def history_queries(store: MeteringStore) -> dict[str, Callable[[], int]]:
+    """The queries timed on the generated file, each returning its row (line) count."""
+    month_start = NOW - timedelta(days=31)
+    return {
+        "one month at 1 h": lambda: len(store.history(month_start, NOW, "1h")),
+        "13 months at 1 d": lambda: len(store.history(months_before(NOW, 13), NOW, "1d")),
+        "one day at 1 m": lambda: len(store.history(NOW - timedelta(days=1), NOW, "1m")),
+        "one hour at 1 s": lambda: len(store.history(NOW - timedelta(hours=1), NOW, "1s")),
+        "CSV export, one month at 1 m": lambda: sum(
+            1 for _ in store.export_csv(month_start, NOW, "1m")
+        ),
+        "sessions, newest 50": lambda: len(store.sessions(50)),
+    }
+
+
 def time_ms(action: Callable[[], object], runs: int) -> tuple[float, float]:
     """(median, max) wall time in ms of ``action`` over ``runs`` warm runs (the caller
     has run it once already, which warms the page and statement caches)."""
@@ -214,17 +232,7 @@ def main() -> None:
         sizes = table_sizes(path)
 
         store = MeteringStore(path)
-        month_start = NOW - timedelta(days=31)
-        queries: dict[str, Callable[[], int]] = {
-            "one month at 1 h": lambda: len(store.history(month_start, NOW, "1h")),
-            "13 months at 1 d": lambda: len(store.history(months_before(NOW, 13), NOW, "1d")),
-            "one day at 1 m": lambda: len(store.history(NOW - timedelta(days=1), NOW, "1m")),
-            "one hour at 1 s": lambda: len(store.history(NOW - timedelta(hours=1), NOW, "1s")),
-            "CSV export, one month at 1 m": lambda: sum(
-                1 for _ in store.export_csv(month_start, NOW, "1m")
-            ),
-            "sessions, newest 50": lambda: len(store.sessions(50)),
-        }
+        queries = history_queries(store)
         rows = {name: query() for name, query in queries.items()}
         latency = {name: time_ms(query, max(args.runs, 20)) for name, query in queries.items()}
         store.close()

@@ -42,6 +42,7 @@ from ukscp.ocpp.app_port import AppChargerPort
 from ukscp.ocpp.queue import QUEUE_FILE, MessageQueue
 from ukscp.ocpp.service import OcppClient, OcppService
 from ukscp.ocpp.transport import CsmsTransport, TransportConfig, TransportError
+from ukscp.personal_data import PersonalData
 from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import (
     RandomDelayEnabledChanged,
@@ -511,7 +512,6 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
     )
     charger = Charger(
         clock,
-        bus,
         controller,
         arbiter,
         gate,
@@ -523,6 +523,18 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         meter,
         sim,
         firmware=firmware,
+        personal_data=PersonalData(
+            clock=clock,
+            bus=bus,
+            metering=metering,
+            history=history,
+            backend=ocpp,
+            file_backend=settings.ocpp,
+            data_dir=data_dir,
+            accounts=accounts,
+            compacted=[data_dir / name for name in (SETTINGS_FILE, ACCOUNTS_FILE, QUEUE_FILE)],
+        ),
+        read_meter=sampler.read,
     )
     passwords = PasswordWorker()
     auth = Auth(accounts, secure_cookies=not settings.web.insecure_http, passwords=passwords)

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
 from ukscp.clock import Clock
-from ukscp.events import EventBus, PersonalDataDeleted
 from ukscp.evse.controller import EvseController
 from ukscp.hardware.protocols import EnergyMeter, Meter
 from ukscp.hardware.sim import SimBoard, SimEV
 from ukscp.limits import Arbiter, ArbitratedLimit, Limit, LimitSource
-from ukscp.metering import MeteringStore, Resolution
+from ukscp.metering import (
+    EARLIEST_QUERY_TIME,
+    MeteringStore,
+    Resolution,
+    Sample,
+    check_query_time,
+)
+from ukscp.personal_data import PersonalData
 from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import RandomDelayGate
 from ukscp.regulation.schedule import schedule_from_json, windows_from_json
@@ -127,7 +133,6 @@ class Charger:
     def __init__(
         self,
         clock: Clock,
-        bus: EventBus,
         controller: EvseController,
         arbiter: Arbiter,
         gate: RandomDelayGate,
@@ -139,9 +144,11 @@ class Charger:
         meter: Meter,
         sim: SimulatedEv | None,
         firmware: FirmwareInstaller | None = None,
+        *,
+        personal_data: PersonalData,
+        read_meter: Callable[[], Sample | None] | None = None,
     ) -> None:
         self._clock = clock
-        self._bus = bus
         self._controller = controller
         self._arbiter = arbiter
         self._gate = gate
@@ -153,6 +160,10 @@ class Charger:
         self._meter = meter
         self._sim = sim
         self._firmware = firmware
+        self._personal_data = personal_data
+        # A reading taken for each history query, so it shows what was measured up to
+        # the moment of the request (None: the latest sample is as far as it goes).
+        self._read_meter = read_meter
 
     @property
     def sim(self) -> SimulatedEv | None:
@@ -228,9 +239,12 @@ class Charger:
     def meter_history(
         self, start: datetime | None, end: datetime | None, resolution: Resolution
     ) -> HistoryView:
-        """Meter history; by default the last day (1 s: the last hour)."""
+        """Meter history; by default the last day (1 s: the last hour).
+
+        The bucket in progress is marked partial, measured up to this request.
+        """
         end, start = self._period(start, end, resolution)
-        rows = self._metering.history(start, end, resolution)
+        rows = self._metering.history(start, end, resolution, reading=self._reading())
         return HistoryView(
             start=start,
             end=end,
@@ -243,7 +257,10 @@ class Charger:
     ) -> Iterator[str]:
         """CSV lines of the meter history, streamed."""
         end, start = self._period(start, end, resolution)
-        return self._metering.export_csv(start, end, resolution)
+        return self._metering.export_csv(start, end, resolution, reading=self._reading())
+
+    def _reading(self) -> Sample | None:
+        return None if self._read_meter is None else self._read_meter()
 
     def sessions(self, limit: int, offset: int) -> list[SessionRecordView]:
         """Charging sessions, newest first, with their rate changes."""
@@ -252,18 +269,11 @@ class Charger:
             for record in self._metering.sessions(limit, offset)
         ]
 
-    def delete_personal_data(self) -> DeletedView:
-        """Delete the session history at the owner's request (recorded in the security log)."""
-        deleted = self._metering.delete_personal_data()
-        self._bus.publish(
-            PersonalDataDeleted(
-                at=self._clock.now(),
-                source=OWNER,
-                sessions=deleted.sessions,
-                rate_changes=deleted.rate_changes,
-            )
-        )
-        return DeletedView.model_validate(asdict(deleted))
+    async def delete_personal_data(self, username: str) -> DeletedView:
+        """Delete the owner's personal data in one action (:mod:`ukscp.personal_data`);
+        the security log records the counts."""
+        erased = await self._personal_data.erase(username, by=OWNER)
+        return DeletedView.model_validate(asdict(erased))
 
     def integrity(self) -> IntegrityView:
         """The latest software integrity check and the secure-boot state."""
@@ -313,8 +323,13 @@ class Charger:
     def _period(
         self, start: datetime | None, end: datetime | None, resolution: Resolution
     ) -> tuple[datetime, datetime]:
+        # Checked before any arithmetic: year 1 or 9999 would overflow it.
+        if start is not None:
+            check_query_time("from", start)
+        if end is not None:
+            check_query_time("to", end)
         end = end or self._clock.now()
-        start = start or end - DEFAULT_SPAN[resolution]
+        start = start or max(end - DEFAULT_SPAN[resolution], EARLIEST_QUERY_TIME)
         if start >= end:
             raise ValueError(f"from ({start.isoformat()}) must be before to ({end.isoformat()})")
         if end - start > MAX_SPAN[resolution]:

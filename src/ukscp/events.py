@@ -96,10 +96,13 @@ class SessionEnded(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PersonalDataDeleted(Event):
-    """The owner deleted their personal data (session history, sessions of the page)."""
+    """The owner deleted their personal data: how much of each kind went, nothing more."""
 
     sessions: int
     rate_changes: int
+    history_events: int = 0
+    owner_backend_forgotten: bool = False
+    web_sessions: int = 0
 
 
 E = TypeVar("E", bound=Event)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ukscp.events import Event, EventBus
-from ukscp.storage import open_database
+from ukscp.storage import erasing, open_database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -85,6 +85,15 @@ class EventHistory:
         """Every record, oldest first."""
         for row in self._db.execute("SELECT id, at, kind, source, detail FROM events ORDER BY id"):
             yield self._to_record(row)
+
+    def delete_all_but(self, kinds: Collection[str]) -> int:
+        """Delete every record whose kind is not one of ``kinds``, for good (overwritten,
+        WAL truncated); returns how many went."""
+        kept = json.dumps(sorted(kinds))
+        with erasing(self._db):
+            return self._db.execute(
+                "DELETE FROM events WHERE kind NOT IN (SELECT value FROM json_each(?))", (kept,)
+            ).rowcount
 
     def close(self) -> None:
         """Checkpoint and close the database."""

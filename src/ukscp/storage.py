@@ -3,7 +3,8 @@
 Each database and its ``-wal`` and ``-shm`` files are readable by the owner only
 (SQLite gives the two the mode of the database). A file SQLite cannot read is
 :class:`DatabaseCorrupt`; :func:`move_aside` keeps it, renamed, for whoever looks
-into why, so that the charger can start a new one and go on.
+into why, so that the charger can start a new one and go on. :func:`erasing` and
+:func:`compact` delete for good (personal data): no copy left in the file or its WAL.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import glob
 import os
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -105,3 +107,44 @@ def kept_aside(path: Path) -> list[Path]:
 
 def _companions(path: Path) -> list[Path]:
     return [path.with_name(path.name + suffix) for suffix in _COMPANIONS]
+
+
+@contextlib.contextmanager
+def erasing(connection: sqlite3.Connection) -> Iterator[None]:
+    """Delete for good: rows deleted within the block are overwritten with zeros
+    (``secure_delete``), then the write-ahead log is checkpointed and truncated, so no
+    copy of them is left in the database file or its WAL.
+
+    The block runs its own transaction. Raises ``sqlite3.OperationalError`` when a
+    reader kept the log from being truncated (deleted rows may still be in it).
+    """
+    # Many builds (Debian's) have it on already; others not. Back as it was afterwards.
+    (before,) = connection.execute("PRAGMA secure_delete").fetchone()
+    connection.execute("PRAGMA secure_delete = ON")
+    try:
+        yield
+    finally:
+        connection.execute(f"PRAGMA secure_delete = {int(before)}")
+    busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    if busy:
+        raise sqlite3.OperationalError("a reader kept the write-ahead log from being truncated")
+
+
+def compact(path: Path) -> None:
+    """Rewrite the database at ``path`` (if there is one) without free space (VACUUM)
+    and truncate its WAL, so that rows deleted or values overwritten earlier leave no
+    copy in either file. For small databases only: VACUUM rewrites the whole file.
+
+    Opens a connection of its own, so it works on a database another part keeps open.
+    """
+    if not path.exists():
+        return
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA busy_timeout=5000")
+        connection.execute("VACUUM")
+        busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise sqlite3.OperationalError(f"a reader kept the write-ahead log of {path} busy")
+    finally:
+        connection.close()

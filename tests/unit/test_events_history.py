@@ -1,7 +1,14 @@
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ukscp.events import ChargerStarted, Event, EventBus, EvseStateChanged, LimitChanged
+from ukscp.events import (
+    ChargerStarted,
+    Event,
+    EventBus,
+    EvseStateChanged,
+    LimitChanged,
+    SessionStarted,
+)
 from ukscp.history import EventHistory
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -81,3 +88,21 @@ def test_recent_filters_by_kind_newest_first(tmp_path: Path):
     history.record(ChargerStarted(at=AT, version="1"))
     states = history.recent(kind="EvseStateChanged")
     assert [r.detail["new"] for r in states] == ["B", "C", "B"]
+
+
+def test_delete_all_but_keeps_only_the_kinds_named_and_leaves_no_trace(tmp_path: Path):
+    path = tmp_path / "h.sqlite3"
+    history = EventHistory(path)
+    history.record(ChargerStarted(at=AT, version="1"))
+    for n in range(30):
+        history.record(
+            SessionStarted(at=AT, session_id=f"tell-tale-session-{n}", energy_register_wh=0.0)
+        )
+        history.record(EvseStateChanged(at=AT, old="A", new="B"))
+    assert history.delete_all_but({"ChargerStarted"}) == 60
+    assert [r.kind for r in history.all()] == ["ChargerStarted"]
+    history.record(ChargerStarted(at=AT, version="2"))  # the history goes on as before
+    history.close()
+    for file in tmp_path.iterdir():
+        assert b"tell-tale-session" not in file.read_bytes(), file.name
+    assert [r.kind for r in EventHistory(path).all()] == ["ChargerStarted", "ChargerStarted"]

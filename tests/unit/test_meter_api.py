@@ -27,9 +27,30 @@ async def test_hourly_history_adds_up_to_what_was_delivered(
     assert history["resolution"] == "1h"
     total = sum(row["import_wh"] for row in history["rows"])
     session = (await api.get("/api/v1/status")).json()["session"]
-    # rollups cover completed minutes only: the 30 s under way are not in them yet
-    assert total == pytest.approx(session["energy_wh"] - CHARGING_W * 30 / 3600, rel=1e-3)
+    # the minute under way counts too, measured up to the request
+    assert total == pytest.approx(session["energy_wh"], abs=0.01)
+    assert [row["partial"] for row in history["rows"]] == [False, False, True]
     assert max(row["max_power_w"] for row in history["rows"]) == pytest.approx(CHARGING_W)
+
+
+async def test_fifteen_seconds_of_charging_are_in_the_minute_csv_and_the_newest_second(
+    api: httpx.AsyncClient, clock: VirtualClock
+):
+    await charge_for(api, clock, 15)
+    await clock.advance(0.5)  # between two samples: the newest second is under way
+    response = await api.get("/api/v1/meter/export.csv", params={"resolution": "1m"})
+    header, *minutes = list(csv.reader(io.StringIO(response.text)))
+    assert header[-1] == "partial"
+    assert minutes and minutes[-1][-1] == "true"
+    assert sum(float(row[1]) for row in minutes) > 0
+    seconds = (
+        await api.get("/api/v1/meter/history", params={"resolution": "1s"})
+    ).json()["rows"]
+    newest = seconds[-1]
+    assert newest["partial"] is True
+    assert newest["mean_power_w"] == pytest.approx(CHARGING_W)
+    assert newest["import_wh"] == pytest.approx(CHARGING_W * 0.5 / 3600)
+    assert not any(row["partial"] for row in seconds[:-1])
 
 
 async def test_one_second_history_has_a_row_per_sample(api: httpx.AsyncClient, clock: VirtualClock):
@@ -111,3 +132,80 @@ async def test_a_bad_time_is_refused(api: httpx.AsyncClient, app: App):
     response = await api.get("/api/v1/meter/history", params={"from": "yesterday"})
     assert response.status_code == 422
     assert response.json()["detail"][0]["field"] == "query.from"
+
+
+METER_PATHS = ("/api/v1/meter/history", "/api/v1/meter/export.csv")
+
+
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"to": "0001-01-01T00:00:00"}, "to must be from 1970-01-01 up to 3000-01-01"),
+        ({"to": "0001-01-01T00:00:00Z"}, "to must be from 1970-01-01"),
+        ({"from": "0001-01-01T00:00:00"}, "from must be from 1970-01-01"),
+        ({"to": "9999-12-31T23:59:59.999999"}, "to must be from 1970-01-01 up to 3000-01-01"),
+        ({"from": "9999-12-31T23:59:59", "resolution": "1d"}, "from must be from"),
+        ({"from": "1969-12-31T23:59:59Z", "resolution": "1s"}, "got 1969-12-31T23:59:59+00:00"),
+        ({"from": "3000-01-01T00:00:00Z", "to": "3000-01-02T00:00:00Z"}, "from must be from"),
+    ],
+)
+async def test_times_outside_what_the_meter_can_hold_are_refused_in_words(
+    api: httpx.AsyncClient, params: dict[str, str], words: str
+):
+    for path in METER_PATHS:
+        response = await api.get(path, params=params)
+        assert response.status_code == 422, path
+        assert response.headers["content-type"] == "application/json"
+        body = response.json()
+        assert set(body) == {"error", "detail"}
+        assert words in body["error"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"to": "1970-01-01T00:00:01Z", "resolution": "1d"},
+        {"to": "1970-01-01T00:00:01Z", "resolution": "1s"},
+        {"from": "2999-12-31T00:00:00Z", "to": "2999-12-31T23:59:59Z", "resolution": "1m"},
+        {"from": "2999-01-01T00:00:00", "to": "2999-12-31T00:00:00", "resolution": "1d"},
+    ],
+)
+async def test_the_edges_of_the_range_are_answered(
+    api: httpx.AsyncClient, params: dict[str, str]
+):
+    history = await api.get(METER_PATHS[0], params=params)
+    assert history.status_code == 200, history.text
+    assert history.json()["rows"] == []
+    export = await api.get(METER_PATHS[1], params=params)
+    assert export.status_code == 200, export.text
+    assert export.text.count("\r\n") == 1  # the header alone
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"offset": "99999999999999999999"}, "query.offset"),
+        ({"offset": "1000001"}, "query.offset"),
+        ({"offset": "-1"}, "query.offset"),
+        ({"offset": "1.5"}, "query.offset"),
+        ({"limit": "99999999999999999999"}, "query.limit"),
+        ({"limit": "0"}, "query.limit"),
+        ({"limit": "501"}, "query.limit"),
+        ({"limit": "ten"}, "query.limit"),
+    ],
+)
+async def test_a_sessions_page_out_of_range_is_refused_in_words(
+    api: httpx.AsyncClient, params: dict[str, str], field: str
+):
+    response = await api.get("/api/v1/sessions", params=params)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "invalid request"
+    assert [problem["field"] for problem in body["detail"]] == [field]
+    assert body["detail"][0]["message"]
+
+
+async def test_the_last_sessions_page_a_charger_can_hold_answers(api: httpx.AsyncClient):
+    response = await api.get("/api/v1/sessions", params={"offset": "1000000", "limit": "500"})
+    assert response.status_code == 200
+    assert response.json() == []

@@ -156,6 +156,28 @@ def test_clock_stepping_back_reopens_the_earlier_minute_and_keeps_the_energy() -
     assert total == 4.0
 
 
+def test_a_reading_adds_its_energy_to_the_open_minute_but_no_sample() -> None:
+    acc = RollupAccumulator()
+    run([at(0, 0.0, 3600.0), at(10, 10.0, 3600.0)], acc)
+    assert acc.measure_until(at(15, 15.0, 3600.0)) == []
+    assert acc.state.open_minute == Rollup(
+        start_s=T0 // 1000,
+        samples=2,
+        power_sum_w=7200.0,
+        max_power_w=3600.0,
+        import_wh=15.0,
+    )
+    assert acc.last == at(10, 10.0, 3600.0)  # the stream goes on from the last sample
+
+
+def test_a_reading_in_a_later_minute_completes_the_open_one() -> None:
+    acc = RollupAccumulator()
+    run([at(0, 0.0), at(50, 50.0)], acc)
+    [done] = acc.measure_until(at(70, 70.0))
+    assert (done.start_s - T0 // 1000, done.import_wh, done.samples) == (0, 60.0, 2)
+    assert acc.state.open_minute == Rollup(start_s=T0 // 1000 + 60, import_wh=10.0)
+
+
 def test_state_survives_json_and_resumes_as_if_never_interrupted() -> None:
     samples = steady(200)
     whole = RollupAccumulator()

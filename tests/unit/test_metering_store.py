@@ -201,11 +201,25 @@ def test_second_history_gives_each_sample_the_energy_up_to_the_next(
     assert all(row.mean_power_w == row.max_power_w == 3600.0 for row in history)
 
 
-def test_the_last_sample_has_no_energy_yet(store: MeteringStore) -> None:
+def test_the_newest_sample_is_partial_and_has_no_energy_without_a_reading(
+    store: MeteringStore,
+) -> None:
     feed(store, T0, 3, watts=3600.0)
     store.flush()
     history = store.history(T0, T0 + timedelta(hours=1), "1s")
     assert [row.import_wh for row in history] == pytest.approx([1.0, 1.0, 1.0, 0.0])
+    assert [row.partial for row in history] == [False, False, False, True]
+
+
+def test_a_reading_at_the_query_gives_the_newest_second_its_energy_so_far(
+    store: MeteringStore,
+) -> None:
+    register = feed(store, T0, 3, watts=3600.0)
+    reading = Sample(epoch_ms(at(3.5)), 3600.0, register + 0.5, 0.0)
+    history = store.history(T0, T0 + timedelta(hours=1), "1s", reading=reading)
+    assert [row.import_wh for row in history] == pytest.approx([1.0, 1.0, 1.0, 0.5])
+    assert history[-1].partial
+    assert len(history) == 4  # the reading itself is no sample: it is never stored
 
 
 def test_hour_history_sums_the_minutes(store: MeteringStore) -> None:
@@ -286,9 +300,107 @@ def test_history_refuses_an_unknown_resolution_and_naive_times(store: MeteringSt
         store.history(datetime(2026, 1, 5), T0, "1h")  # noqa: DTZ001
 
 
-def test_uncommitted_samples_are_not_in_the_history(store: MeteringStore) -> None:
-    feed(store, T0, 300)
-    assert store.history(T0, T0 + timedelta(hours=1), "1m") == []
+def test_uncommitted_samples_and_the_minute_in_progress_are_in_the_history(
+    store: MeteringStore,
+) -> None:
+    feed(store, T0, 90, watts=3600.0)  # nothing committed yet
+    history = store.history(T0, T0 + timedelta(hours=1), "1m")
+    assert [(row.start, row.partial) for row in history] == [
+        (T0.astimezone(LONDON), False),
+        (at(60).astimezone(LONDON), True),
+    ]
+    assert [row.import_wh for row in history] == pytest.approx([60.0, 30.0])
+    assert len(store.history(T0, T0 + timedelta(hours=1), "1s")) == 91
+
+
+def test_fifteen_seconds_into_the_first_minute_it_is_there_with_its_energy(
+    store: MeteringStore,
+) -> None:
+    # The owner's view after 15 s at 32 A: the minute in progress, measured up to the query.
+    watts = 32 * V
+    register = feed(store, T0, 14, watts=watts)
+    reading = Sample(epoch_ms(at(15)), watts, register + watts / 3600, 0.0)
+    [minute] = store.history(T0, at(15), "1m", reading=reading)
+    assert minute.partial
+    assert minute.import_wh == pytest.approx(watts * 15 / 3600)
+    lines = list(store.export_csv(T0, at(15), "1m", reading=reading))
+    assert lines[0].rstrip().endswith(",partial")
+    assert lines[1] == "2026-01-05T00:00:00+00:00,30.667,0.000,7360.0,7360.0,32.00,true\r\n"
+
+
+def test_a_reading_in_the_next_minute_completes_the_minute_and_opens_the_next(
+    store: MeteringStore,
+) -> None:
+    register = feed(store, T0, 59, watts=3600.0)
+    reading = Sample(epoch_ms(at(61)), 3600.0, register + 2.0, 0.0)
+    history = store.history(T0, at(120), "1m", reading=reading)
+    assert [(row.import_wh, row.partial) for row in history] == [
+        pytest.approx((60.0, False)),
+        pytest.approx((1.0, True)),
+    ]
+    assert history[1].mean_power_w is None  # no sample fell in it yet
+
+
+def test_the_minute_in_progress_adds_to_its_committed_part(path: Path) -> None:
+    first = MeteringStore(path)
+    register = feed(first, T0, 29, watts=3600.0)
+    first.close()  # the first half of the minute is in the file
+    second = MeteringStore(path)
+    feed(second, at(30), 15, watts=3600.0, register_wh=register + 1.0)
+    [minute] = second.history(T0, at(60), "1m")
+    assert minute.partial
+    assert minute.import_wh == pytest.approx(45.0)
+    [hour] = second.history(T0, at(3600), "1h")
+    assert hour.partial and hour.import_wh == pytest.approx(45.0)
+    second.close()
+
+
+def test_the_hour_and_the_day_in_progress_are_partial_and_complete_ones_are_not(
+    store: MeteringStore,
+) -> None:
+    feed(store, T0, 2 * 3600 + 30, step_s=10, watts=3600.0)
+    store.flush()
+    end = T0 + timedelta(days=1)
+    hours = store.history(T0, end, "1h")
+    assert [(round(row.import_wh), row.partial) for row in hours] == [
+        (3600, False),
+        (3600, False),
+        (30, True),
+    ]
+    [day] = store.history(T0, end, "1d")
+    assert day.partial and round(day.import_wh) == 7230
+
+
+@pytest.mark.parametrize("resolution", ["1s", "1m", "1h", "1d"])
+def test_a_commit_while_a_query_streams_counts_nothing_twice(
+    store: MeteringStore, resolution: str
+) -> None:
+    register = feed(store, T0, 150, watts=3600.0)
+    store.flush()
+    feed(store, at(151), 100, watts=3600.0, register_wh=register + 1.0)  # in memory only
+    rows = store.iter_history(T0, T0 + timedelta(hours=1), resolution)
+    first = next(rows)
+    store.flush()  # what was in memory goes to the file while the query runs
+    total = first.import_wh + sum(row.import_wh for row in rows)
+    assert total == pytest.approx(251.0)
+    after = store.history(T0, T0 + timedelta(hours=1), resolution)
+    assert total == pytest.approx(sum(row.import_wh for row in after))
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "words"),
+    [
+        (datetime.min.replace(tzinfo=UTC), T0, "from must be from 1970-01-01"),
+        (T0, datetime.max.replace(tzinfo=UTC), "to must be from 1970-01-01 up to 3000-01-01"),
+        (datetime(1, 1, 1, tzinfo=LONDON), T0, "got 0001-01-01T00:00:00-00:01"),
+    ],
+)
+def test_history_refuses_times_outside_the_range_it_can_hold(
+    store: MeteringStore, start: datetime, end: datetime, words: str
+) -> None:
+    for resolution in ("1s", "1m", "1h", "1d"):
+        with pytest.raises(ValueError, match=words):
+            store.history(start, end, resolution)
 
 
 # -- CSV export ------------------------------------------------------------------------------
@@ -299,10 +411,10 @@ def test_csv_export_has_a_header_and_one_line_per_minute(store: MeteringStore) -
     store.flush()
     lines = list(store.export_csv(T0, T0 + timedelta(minutes=3)))
     assert lines == [
-        "start,energy_import_wh,energy_export_wh,mean_power_w,max_power_w,max_current_a\r\n",
-        "2026-01-05T00:00:00+00:00,25.000,0.000,1500.0,1500.0,6.52\r\n",
-        "2026-01-05T00:01:00+00:00,25.000,0.000,1500.0,1500.0,6.52\r\n",
-        "2026-01-05T00:02:00+00:00,25.000,0.000,1500.0,1500.0,6.52\r\n",
+        "start,energy_import_wh,energy_export_wh,mean_power_w,max_power_w,max_current_a,partial\r\n",
+        "2026-01-05T00:00:00+00:00,25.000,0.000,1500.0,1500.0,6.52,false\r\n",
+        "2026-01-05T00:01:00+00:00,25.000,0.000,1500.0,1500.0,6.52,false\r\n",
+        "2026-01-05T00:02:00+00:00,25.000,0.000,1500.0,1500.0,6.52,false\r\n",
     ]
 
 
@@ -313,7 +425,7 @@ def test_csv_export_streams_page_by_page(store: MeteringStore) -> None:
     assert isinstance(export, Iterator)
     assert next(export).startswith("start,")
     assert next(export).startswith("2026-01-05T00:00:00+00:00,10.000,")
-    assert sum(1 for _ in export) == 6 * 1440 - 1
+    assert sum(1 for _ in export) == 6 * 1440  # the rest, and the minute of the last sample
 
 
 def test_csv_times_carry_their_offset_so_the_repeated_hour_is_unambiguous(
@@ -333,7 +445,7 @@ def test_csv_export_at_one_second_has_milliseconds(store: MeteringStore) -> None
     feed(store, T0, 2, watts=3600.0)
     store.flush()
     lines = list(store.export_csv(T0, T0 + timedelta(seconds=2), "1s"))
-    assert lines[1] == "2026-01-05T00:00:00.000+00:00,1.000,0.000,3600.0,3600.0,15.65\r\n"
+    assert lines[1] == "2026-01-05T00:00:00.000+00:00,1.000,0.000,3600.0,3600.0,15.65,false\r\n"
     assert len(lines) == 3
 
 
@@ -428,6 +540,47 @@ def test_an_open_session_shows_the_energy_so_far(store: MeteringStore) -> None:
     assert session.import_wh == pytest.approx(60.0)
     assert session.duration_s == 60.0
     assert session.peak_power_w == 3600.0
+
+
+def test_a_session_begun_before_the_first_sample_takes_its_export_baseline_from_it(
+    path: Path,
+) -> None:
+    # An EV plugged in as the charger starts: the session opens before the sampler's
+    # first reading, and the meter has an export register, so the export is a number.
+    store = MeteringStore(path)
+    bus = EventBus()
+    store.attach(bus)
+    bus.publish(SessionStarted(at=T0, source="evse", session_id="early", energy_register_wh=0.0))
+    feed(store, T0, 30, watts=3600.0, export_wh=4.0)
+    store.flush()
+    assert store.sessions()[0].export_wh == 0.0
+    store.close()  # killed before the end: the baseline was committed with the samples
+    reopened = MeteringStore(path)
+    assert reopened.sessions()[0].export_wh == 0.0
+    reopened.close()
+
+
+def test_export_stays_unknown_where_the_meter_has_no_export_register(
+    store: MeteringStore,
+) -> None:
+    bus = EventBus()
+    store.attach(bus)
+    bus.publish(SessionStarted(at=T0, source="evse", session_id="s", energy_register_wh=0.0))
+    base = epoch_ms(T0)
+    for t in range(10):
+        store.append(Sample(base + t * 1000, 3600.0, t * 1.0, None))
+    bus.publish(SessionEnded(at=at(9), source="evse", session_id="s", energy_wh=9.0, duration_s=9))
+    [session] = store.sessions()
+    assert session.export_wh is None
+    assert session.import_wh == pytest.approx(9.0)
+
+
+@pytest.mark.parametrize(("limit", "offset"), [(-1, 0), (50, -1), (50, 2**63), (2**64, 0)])
+def test_sessions_refuse_a_page_outside_sqlite_integers(
+    store: MeteringStore, limit: int, offset: int
+) -> None:
+    with pytest.raises(ValueError, match="whole number from 0 to 9223372036854775807"):
+        store.sessions(limit, offset)
 
 
 def test_sessions_are_listed_newest_first_in_pages(store: MeteringStore) -> None:

@@ -14,7 +14,7 @@ The maths (rollups, buckets, retention horizon) is pure and lives in
 the SQLite layer, the sampler the asyncio shell.
 """
 
-from ukscp.metering.buckets import RESOLUTIONS, Resolution
+from ukscp.metering.buckets import EARLIEST_QUERY_TIME, RESOLUTIONS, Resolution, check_query_time
 from ukscp.metering.export import HistoryRow
 from ukscp.metering.rollup import Rollup, Sample
 from ukscp.metering.sampler import MeterSampler
@@ -28,6 +28,7 @@ from ukscp.metering.store import (
 )
 
 __all__ = [
+    "EARLIEST_QUERY_TIME",
     "METERING_FILE",
     "RESOLUTIONS",
     "DeletedPersonalData",
@@ -40,4 +41,5 @@ __all__ = [
     "Rollup",
     "Sample",
     "SessionRecord",
+    "check_query_time",
 ]

@@ -22,6 +22,25 @@ HOUR_S = 3600
 _MS = 1000
 
 
+# The times a history query may name: from the Unix epoch (the store counts from it)
+# to a year no charger will see, far enough inside datetime's range that spans and
+# time-zone conversions around it cannot overflow.
+EARLIEST_QUERY_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_QUERY_TIME = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def check_query_time(name: str, when: datetime) -> datetime:
+    """``when`` if it is an aware time a history query may name; ValueError in words."""
+    if when.tzinfo is None:
+        raise ValueError("metering times must be timezone-aware")
+    if not EARLIEST_QUERY_TIME <= when < LATEST_QUERY_TIME:
+        raise ValueError(
+            f"{name} must be from {EARLIEST_QUERY_TIME:%Y-%m-%d} up to "
+            f"{LATEST_QUERY_TIME:%Y-%m-%d} (UTC), got {when.isoformat()}"
+        )
+    return when
+
+
 def check_resolution(resolution: str) -> Resolution:
     """``resolution`` if it is one of :data:`RESOLUTIONS`; ValueError otherwise."""
     for known in RESOLUTIONS:

@@ -10,7 +10,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-CSV_HEADER = "start,energy_import_wh,energy_export_wh,mean_power_w,max_power_w,max_current_a\r\n"
+CSV_HEADER = (
+    "start,energy_import_wh,energy_export_wh,mean_power_w,max_power_w,max_current_a,partial\r\n"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +21,8 @@ class HistoryRow:
 
     ``start`` is the bucket's start in Europe/London time; energies are what
     flowed within the bucket; power is signed (import positive) and ``None``
-    where no sample fell in the bucket.
+    where no sample fell in the bucket. ``partial`` marks the bucket still in
+    progress: its figures are those measured up to the moment of the query.
     """
 
     start: datetime
@@ -28,6 +31,7 @@ class HistoryRow:
     mean_power_w: float | None
     max_power_w: float | None
     max_current_a: float | None = None
+    partial: bool = False
 
 
 def _num(value: float | None, decimals: int) -> str:
@@ -46,6 +50,7 @@ def csv_line(row: HistoryRow, *, milliseconds: bool = False) -> str:
         _num(row.mean_power_w, 1),
         _num(row.max_power_w, 1),
         _num(row.max_current_a, 2),
+        "true" if row.partial else "false",
     )
     return ",".join(fields) + "\r\n"
 

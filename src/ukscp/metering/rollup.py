@@ -117,14 +117,18 @@ def merge(a: Rollup, b: Rollup) -> Rollup:
     )
 
 
-def to_hours(minutes: list[Rollup]) -> list[Rollup]:
+def merge_buckets(rollups: Iterable[Rollup]) -> list[Rollup]:
+    """One rollup per bucket start, parts of the same bucket merged, in time order."""
+    buckets: dict[int, Rollup] = {}
+    for rollup in rollups:
+        start = rollup.start_s
+        buckets[start] = merge(buckets[start], rollup) if start in buckets else rollup
+    return [buckets[start] for start in sorted(buckets)]
+
+
+def to_hours(minutes: Iterable[Rollup]) -> list[Rollup]:
     """Fold minute rollups into the hour rollups they belong to (one per hour, in order)."""
-    hours: dict[int, Rollup] = {}
-    for minute in minutes:
-        hour = hour_of(minute.start_s)
-        as_hour = replace(minute, start_s=hour)
-        hours[hour] = merge(hours[hour], as_hour) if hour in hours else as_hour
-    return [hours[h] for h in sorted(hours)]
+    return merge_buckets(replace(minute, start_s=hour_of(minute.start_s)) for minute in minutes)
 
 
 def fold_rows(rows: Iterable[Sequence[Any]], bounds: Sequence[int]) -> Iterator[Rollup]:
@@ -305,20 +309,39 @@ class RollupAccumulator:
         """Account ``sample``; returns the minutes it completed, oldest first."""
         done: list[Rollup] = []
         minute = minute_of(sample.ts_ms)
-        prev = self._last
+        self._flow_until(sample, minute, done)
         self._last = sample
-        if prev is not None:
-            imported, exported = interval_energy(prev, sample, self._max_gap_s)
-            dt_ms = sample.ts_ms - prev.ts_ms
-            if 0 < dt_ms <= self._max_gap_ms:
-                if imported or exported:
-                    self._share(prev.ts_ms, sample.ts_ms, imported, exported, done)
-            elif imported or exported:
-                # A long gap or a clock step back: when it flowed is unknown, so it
-                # goes to the minute we learn of it in; the totals stay right.
-                self._move_to(minute, done).add_energy(imported, exported)
         self._move_to(minute, done).add_sample(sample)
         return done
+
+    def measure_until(self, reading: Sample) -> list[Rollup]:
+        """Account the energy from the last sample up to ``reading`` without taking
+        ``reading`` as a sample; returns the minutes it completed.
+
+        For a reading taken at the moment of a query, which is never stored: use
+        it on a copy of the accumulator (built from :attr:`state`), so the stored
+        stream goes on from the last real sample.
+        """
+        done: list[Rollup] = []
+        minute = minute_of(reading.ts_ms)
+        self._flow_until(reading, minute, done)
+        self._move_to(minute, done)
+        return done
+
+    def _flow_until(self, sample: Sample, minute: int, done: list[Rollup]) -> None:
+        """Share the energy from the last sample up to ``sample`` (of ``minute``)."""
+        prev = self._last
+        if prev is None:
+            return
+        imported, exported = interval_energy(prev, sample, self._max_gap_s)
+        dt_ms = sample.ts_ms - prev.ts_ms
+        if 0 < dt_ms <= self._max_gap_ms:
+            if imported or exported:
+                self._share(prev.ts_ms, sample.ts_ms, imported, exported, done)
+        elif imported or exported:
+            # A long gap or a clock step back: when it flowed is unknown, so it
+            # goes to the minute we learn of it in; the totals stay right.
+            self._move_to(minute, done).add_energy(imported, exported)
 
     def close_minute(self) -> Rollup | None:
         """Complete the open minute now (at a clean stop); the last sample is kept

@@ -18,9 +18,10 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from ukscp.metering.buckets import (
     HOUR_S,
     MINUTE_S,
     Resolution,
+    check_query_time,
     check_resolution,
     epoch_ms,
     epoch_s,
@@ -36,6 +38,7 @@ from ukscp.metering.buckets import (
     local_day_starts,
     local_from_ms,
     local_from_s,
+    local_midnight,
     minute_of,
     months_before,
 )
@@ -48,10 +51,11 @@ from ukscp.metering.rollup import (
     Sample,
     fold_rows,
     interval_energy,
+    merge_buckets,
     sample_problem,
     to_hours,
 )
-from ukscp.storage import open_database
+from ukscp.storage import erasing, open_database
 
 _log = logging.getLogger(__name__)
 
@@ -67,6 +71,8 @@ _AUTO_FLUSH_SAMPLES = 1000
 _MAX_PENDING_SAMPLES = 6 * 3600
 # Rows fetched per query page when streaming history.
 _PAGE = 5000
+# SQLite integers are signed 64-bit: a larger offset is refused in words, not by the driver.
+MAX_SQL_INTEGER = 2**63 - 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS samples (
@@ -162,6 +168,13 @@ _UPSERT_MINUTE = _UPSERT_TEMPLATE.replace("TABLE_NAME", "minute_rollups")
 _UPSERT_HOUR = _UPSERT_TEMPLATE.replace("TABLE_NAME", "hour_rollups")
 _PAGE_MINUTES = _PAGE_TEMPLATE.replace("TABLE_NAME", "minute_rollups")
 _PAGE_HOURS = _PAGE_TEMPLATE.replace("TABLE_NAME", "hour_rollups")
+_TAIL_TEMPLATE = (
+    # The newest rollups, from the oldest bucket still in memory on.
+    "SELECT start_s, samples, power_sum_w, max_power_w, max_current_a, import_wh, export_wh"
+    " FROM TABLE_NAME WHERE start_s >= ? ORDER BY start_s"
+)
+_TAIL_MINUTES = _TAIL_TEMPLATE.replace("TABLE_NAME", "minute_rollups")
+_TAIL_HOURS = _TAIL_TEMPLATE.replace("TABLE_NAME", "hour_rollups")
 
 
 _PAGE_SAMPLES = (
@@ -259,7 +272,26 @@ class _OpenSession:
     start_import_wh: float | None
     start_export_wh: float | None
     peak_power_w: float | None = None
-    peak_dirty: bool = False
+    dirty: bool = False  # peak or export baseline changed since the last commit
+
+
+@dataclass(frozen=True, slots=True)
+class _Live:
+    """What the store holds in memory at the moment of a query, for the query to add
+    to the file's rows.
+
+    Buckets from minute ``tail_s`` on are taken from ``minutes`` and ``hours``: the
+    file's rows merged with memory, read together under the writer's lock, so no
+    commit falls in between and nothing is counted twice. Earlier buckets come
+    straight from the file. ``open_s`` is the minute in progress (None: none).
+    """
+
+    samples: tuple[tuple[Any, ...], ...] = ()  # rows, as the file's
+    reading: Sample | None = None
+    open_s: int | None = None
+    tail_s: int | None = None
+    minutes: tuple[Rollup, ...] = ()
+    hours: tuple[Rollup, ...] = ()
 
 
 class MeteringStore:
@@ -331,11 +363,15 @@ class MeteringStore:
             self._pending_minutes.extend(self._acc.add(sample))
             self._state_dirty = True
             session = self._session
-            if session is not None and (
-                session.peak_power_w is None or sample.power_w > session.peak_power_w
-            ):
-                session.peak_power_w = sample.power_w
-                session.peak_dirty = True
+            if session is not None:
+                if session.peak_power_w is None or sample.power_w > session.peak_power_w:
+                    session.peak_power_w = sample.power_w
+                    session.dirty = True
+                if session.start_export_wh is None and sample.export_wh is not None:
+                    # The session began before the first sample (an EV plugged in as
+                    # the charger started): its first export reading is the baseline.
+                    session.start_export_wh = sample.export_wh
+                    session.dirty = True
             pending = len(self._pending_samples)
             if pending % _AUTO_FLUSH_SAMPLES == 0:
                 # A caller that feeds many samples between flushes (a bulk import)
@@ -384,10 +420,10 @@ class MeteringStore:
                 " ON CONFLICT (id) DO UPDATE SET state = excluded.state",
                 (state,),
             )
-            if session is not None and session.peak_dirty:
+            if session is not None and session.dirty:
                 db.execute(
-                    "UPDATE sessions SET peak_power_w = ? WHERE id = ?",
-                    (session.peak_power_w, session.row_id),
+                    "UPDATE sessions SET peak_power_w = ?, start_export_wh = ? WHERE id = ?",
+                    (session.peak_power_w, session.start_export_wh, session.row_id),
                 )
             db.execute("COMMIT")
         except BaseException:
@@ -398,7 +434,7 @@ class MeteringStore:
         self._pending_samples, self._pending_minutes = [], []
         self._state_dirty = False
         if session is not None:
-            session.peak_dirty = False
+            session.dirty = False
         return len(samples)
 
     def close(self) -> None:
@@ -593,29 +629,30 @@ class MeteringStore:
         the measuring system of regulation 9, tied to the charger, not to a
         person's sessions.
         """
-        with self._lock:
+        with self._lock, self._read_lock, erasing(self._db):
             db = self._db
-            db.execute("PRAGMA secure_delete = ON")
+            db.execute("BEGIN IMMEDIATE")
             try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    rates = db.execute("DELETE FROM rate_changes").rowcount
-                    sessions = db.execute("DELETE FROM sessions").rowcount
-                    db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise
-            finally:
-                db.execute("PRAGMA secure_delete = OFF")
+                rates = db.execute("DELETE FROM rate_changes").rowcount
+                sessions = db.execute("DELETE FROM sessions").rowcount
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
             self._session = None
-            with self._read_lock:
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return DeletedPersonalData(sessions=sessions, rate_changes=rates)
 
     # -- queries -----------------------------------------------------------------------
 
-    def history(self, start: datetime, end: datetime, resolution: str = "1h") -> list[HistoryRow]:
+    def history(
+        self,
+        start: datetime,
+        end: datetime,
+        resolution: str = "1h",
+        *,
+        reading: Sample | None = None,
+    ) -> list[HistoryRow]:
         """Buckets of ``resolution`` (1s, 1m, 1h or 1d) from ``start`` to ``end``.
 
         ``start`` is rounded down to its bucket; buckets starting before ``end``
@@ -623,39 +660,70 @@ class MeteringStore:
         from the raw samples (so only within the raw window), 1 m from the
         minute rollups, 1 h from the hour rollups (the minute rollups summed as
         they completed), 1 d from the hours of each Europe/London day: 23 or
-        25 hours on clock-change days. Only committed data is seen.
+        25 hours on clock-change days.
+
+        Samples taken but not committed yet count, and so does the minute in
+        progress: its bucket (and the 1 s row of the newest sample) is marked
+        ``partial``. ``reading``, a meter reading taken for this query and never
+        stored, adds the energy that flowed since the newest sample, so the
+        figures are those measured up to the moment of the query.
         """
-        return list(self.iter_history(start, end, resolution))
+        return list(self.iter_history(start, end, resolution, reading=reading))
 
     def iter_history(
-        self, start: datetime, end: datetime, resolution: str = "1h"
+        self,
+        start: datetime,
+        end: datetime,
+        resolution: str = "1h",
+        *,
+        reading: Sample | None = None,
     ) -> Iterator[HistoryRow]:
-        """:meth:`history`, lazily, a page of rows at a time."""
+        """:meth:`history`, lazily, a page of rows at a time (what is in memory is
+        taken now, at the call)."""
         checked = check_resolution(resolution)
-        start_ms, end_ms = epoch_ms(start), epoch_ms(end)
+        start_ms = epoch_ms(check_query_time("from", start))
+        end_ms = epoch_ms(check_query_time("to", end))
+        end_s = -(-end_ms // 1000)  # buckets starting before end, to the millisecond
+        live = self._live(reading)
         if checked == "1s":
-            return self._iter_raw(start_ms, end_ms)
+            return self._iter_raw(start_ms, end_ms, live)
         if checked == "1m":
-            minutes = self._iter_rollups(_PAGE_MINUTES, minute_of(start_ms), end_ms)
-            return map(_rollup_row, minutes)
+            return self._iter_buckets(
+                _PAGE_MINUTES, minute_of(start_ms), end_s, live.tail_s, live.minutes, live.open_s
+            )
         if checked == "1h":
-            hours = self._iter_rollups(_PAGE_HOURS, hour_of(start_ms // 1000), end_ms)
-            return map(_rollup_row, hours)
-        return self._iter_days(start_ms, end_ms)
+            return self._iter_buckets(
+                _PAGE_HOURS,
+                hour_of(start_ms // 1000),
+                end_s,
+                _optional(hour_of, live.tail_s),
+                live.hours,
+                _optional(hour_of, live.open_s),
+            )
+        return self._iter_days(start_ms // 1000, end_s, live)
 
-    def export_csv(self, start: datetime, end: datetime, resolution: str = "1m") -> Iterator[str]:
+    def export_csv(
+        self,
+        start: datetime,
+        end: datetime,
+        resolution: str = "1m",
+        *,
+        reading: Sample | None = None,
+    ) -> Iterator[str]:
         """CSV lines (header first) of :meth:`history`, streamed page by page."""
         checked: Resolution = check_resolution(resolution)
-        rows = self.iter_history(start, end, checked)
+        rows = self.iter_history(start, end, checked, reading=reading)
         return csv_lines(rows, milliseconds=checked == "1s")
 
     def sessions(self, limit: int = 50, offset: int = 0) -> list[SessionRecord]:
         """Sessions, newest first, each with its rate changes in order."""
-        if limit < 0 or offset < 0:
-            raise ValueError("limit and offset must be >= 0")
+        for name, value in (("limit", limit), ("offset", offset)):
+            if not 0 <= value <= MAX_SQL_INTEGER:
+                raise ValueError(f"{name} must be a whole number from 0 to {MAX_SQL_INTEGER}")
         with self._lock:
             live = self._session
             live_peak = live.peak_power_w if live else None
+            live_export = live.start_export_wh if live else None
             last = self._acc.last
         with self._read_lock:
             # One read lock, so the page and its rate changes are one snapshot.
@@ -673,7 +741,7 @@ class MeteringStore:
             if live is not None and row_id == live.row_id and last is not None:
                 # The open session, measured up to the latest sample.
                 imp = _delta(row[9], last.import_wh)
-                exp = _delta(row[10], last.export_wh)
+                exp = _delta(live_export, last.export_wh)
                 duration = max(0.0, (last.ts_ms - started_ms) / 1000.0)
                 peak = live_peak
             records.append(
@@ -691,16 +759,45 @@ class MeteringStore:
             )
         return records
 
-    def _iter_raw(self, start_ms: int, end_ms: int) -> Iterator[HistoryRow]:
+    def _live(self, reading: Sample | None) -> _Live:
+        """Take what is in memory now, with the file's rows of the same buckets."""
+        with self._lock:
+            samples = tuple(self._pending_samples)
+            last = self._acc.last
+            if last is None:
+                return _Live(samples)
+            in_memory = list(self._pending_minutes)
+            acc = RollupAccumulator(self._acc.state, max_gap_s=self._max_gap_s)
+            if reading is not None and reading.ts_ms > last.ts_ms:
+                in_memory += acc.measure_until(reading)
+            else:
+                reading = None
+            open_minute = acc.state.open_minute
+            if open_minute is not None:
+                in_memory.append(open_minute)
+            if not in_memory:
+                return _Live(samples, reading)
+            tail_s = min(minute.start_s for minute in in_memory)
+            with self._read_lock:
+                file_minutes = self._reader.execute(_TAIL_MINUTES, (tail_s,)).fetchall()
+                file_hours = self._reader.execute(_TAIL_HOURS, (hour_of(tail_s),)).fetchall()
+        minutes = merge_buckets([*(Rollup(*row) for row in file_minutes), *in_memory])
+        hours = merge_buckets([*(Rollup(*row) for row in file_hours), *to_hours(in_memory)])
+        return _Live(
+            samples=samples,
+            reading=reading,
+            open_s=None if open_minute is None else open_minute.start_s,
+            tail_s=tail_s,
+            minutes=tuple(minutes),
+            hours=tuple(hours),
+        )
+
+    def _iter_raw(self, start_ms: int, end_ms: int, live: _Live) -> Iterator[HistoryRow]:
         # Each 1 s row carries the energy of the interval up to the next sample,
         # as the minute rollups count it.
-        cursor = start_ms
         prev: Sample | None = None
         carried = (0.0, 0.0)  # energy of a gap or clock step, shown on the later row
-        while True:
-            page = self._read(_PAGE_SAMPLES, (cursor, end_ms, _PAGE))
-            if len(page) < _PAGE:
-                page += self._read(_SAMPLE_AFTER, (end_ms,))
+        for page in self._sample_pages(start_ms, end_ms, live.samples):
             for row in page:
                 sample = Sample(*row)
                 if prev is not None:
@@ -709,11 +806,38 @@ class MeteringStore:
                 if sample.ts_ms >= end_ms:
                     return
                 prev = sample
+        if prev is None:
+            return
+        # No sample after ``prev``: its interval is still open, measured up to the
+        # reading of this query if there is one.
+        reading = live.reading
+        if reading is not None and reading.ts_ms > prev.ts_ms:
+            row_out, _ = self._raw_row(prev, reading, carried)
+        else:
+            row_out = _sample_row(prev, *carried)
+        yield replace(row_out, partial=True)
+
+    def _sample_pages(
+        self, start_ms: int, end_ms: int, in_memory: tuple[tuple[Any, ...], ...]
+    ) -> Iterator[list[Any]]:
+        """Rows of the samples from ``start_ms`` in time order, a page at a time:
+        committed ones first, then those still in memory; at least up to the first
+        one at or after ``end_ms``."""
+        newest: int | None = None
+        cursor = start_ms
+        while True:
+            page = self._read(_PAGE_SAMPLES, (cursor, end_ms, _PAGE))
+            if len(page) < _PAGE:
+                page += self._read(_SAMPLE_AFTER, (end_ms,))
+            if page:
+                newest = page[-1][0]
+            yield page
             if len(page) < _PAGE:
                 break
             cursor = page[-1][0] + 1
-        if prev is not None:
-            yield _sample_row(prev, *carried)
+        # A sample committed while this query ran came from the file already.
+        after = start_ms if newest is None else max(start_ms, newest + 1)
+        yield [row for row in in_memory if row[0] >= after]
 
     def _raw_row(
         self, sample: Sample, following: Sample, carried: tuple[float, float]
@@ -724,11 +848,28 @@ class MeteringStore:
             return _sample_row(sample, imported + carried[0], exported + carried[1]), (0.0, 0.0)
         return _sample_row(sample, *carried), (imported, exported)
 
-    def _iter_rollups(self, query: str, start_s: int, end_ms: int) -> Iterator[Rollup]:
-        return (Rollup(*row) for row in self._iter_rollup_rows(query, start_s, end_ms))
+    def _iter_buckets(
+        self,
+        query: str,
+        start_s: int,
+        end_s: int,
+        tail_s: int | None,
+        in_memory: tuple[Rollup, ...],
+        open_s: int | None,
+    ) -> Iterator[HistoryRow]:
+        """Minute or hour rows: from the file up to ``tail_s``, then from memory."""
+        file_end = end_s if tail_s is None else min(end_s, tail_s)
+        newest = [
+            _open_row(rollup, open_s)
+            for rollup in in_memory
+            if start_s <= rollup.start_s < end_s
+        ]
+        return chain(map(_rollup_row, self._iter_rollups(query, start_s, file_end)), newest)
 
-    def _iter_rollup_rows(self, query: str, start_s: int, end_ms: int) -> Iterator[Any]:
-        end_s = -(-end_ms // 1000)  # buckets starting before end, to the millisecond
+    def _iter_rollups(self, query: str, start_s: int, end_s: int) -> Iterator[Rollup]:
+        return (Rollup(*row) for row in self._iter_rollup_rows(query, start_s, end_s))
+
+    def _iter_rollup_rows(self, query: str, start_s: int, end_s: int) -> Iterator[Any]:
         cursor = start_s
         while True:
             page = self._read(query, (cursor, end_s, _PAGE))
@@ -737,10 +878,16 @@ class MeteringStore:
                 return
             cursor = page[-1][0] + 1
 
-    def _iter_days(self, start_ms: int, end_ms: int) -> Iterator[HistoryRow]:
-        bounds = local_day_starts(start_ms // 1000, -(-end_ms // 1000))
-        hours = self._iter_rollup_rows(_PAGE_HOURS, bounds[0], end_ms)
-        return map(_rollup_row, fold_rows(hours, bounds))
+    def _iter_days(self, start_s: int, end_s: int, live: _Live) -> Iterator[HistoryRow]:
+        bounds = local_day_starts(start_s, end_s)
+        first, tail = bounds[0], _optional(hour_of, live.tail_s)
+        file_end = end_s if tail is None else min(end_s, tail)
+        hours = chain(
+            self._iter_rollup_rows(_PAGE_HOURS, first, file_end),
+            (_rollup_params(hour) for hour in live.hours if first <= hour.start_s < end_s),
+        )
+        open_day = _optional(local_midnight, live.open_s)
+        return (_open_row(day, open_day) for day in fold_rows(hours, bounds))
 
     def _read(self, query: str, params: tuple[Any, ...]) -> list[Any]:
         # One page per lock hold: a slow consumer of a streamed export never
@@ -777,6 +924,10 @@ class MeteringStore:
             return self._acc.state
 
 
+def _optional(convert: Callable[[int], int], seconds: int | None) -> int | None:
+    return None if seconds is None else convert(seconds)
+
+
 def _delta(before: float | None, after: float | None) -> float | None:
     if before is None or after is None:
         return None
@@ -796,14 +947,21 @@ def _rollup_params(rollup: Rollup) -> tuple[Any, ...]:
 
 
 def _rollup_row(rollup: Rollup) -> HistoryRow:
+    # Once per row of a long history: positional, and ``partial`` left to its default.
     return HistoryRow(
-        start=local_from_s(rollup.start_s),
-        import_wh=rollup.import_wh,
-        export_wh=rollup.export_wh,
-        mean_power_w=rollup.mean_power_w,
-        max_power_w=rollup.max_power_w,
-        max_current_a=rollup.max_current_a,
+        local_from_s(rollup.start_s),
+        rollup.import_wh,
+        rollup.export_wh,
+        rollup.mean_power_w,
+        rollup.max_power_w,
+        rollup.max_current_a,
     )
+
+
+def _open_row(rollup: Rollup, open_s: int | None) -> HistoryRow:
+    """The row of ``rollup``, marked partial if it is the bucket in progress."""
+    row = _rollup_row(rollup)
+    return replace(row, partial=True) if rollup.start_s == open_s else row
 
 
 def _sample_row(sample: Sample, imported: float, exported: float) -> HistoryRow:

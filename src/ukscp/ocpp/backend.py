@@ -171,6 +171,22 @@ def stored_form(settings: OcppSettings) -> dict[str, Any]:
     return settings.model_dump(mode="json", include=set(_CHOSEN_FIELDS))
 
 
+def remove_owner_secrets(data_dir: Path, in_force: OcppSettings) -> int:
+    """Delete the key and CA certificate the owner gave (their link to a back end of
+    their own), except a file the settings ``in_force`` read; returns how many went."""
+    used = {p.resolve() for p in (in_force.authorization_key_file, in_force.ca_file) if p}
+    removed = 0
+    for path in (data_dir / KEY_FILE, data_dir / CA_FILE):
+        if path.resolve() in used:
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed += 1
+    return removed
+
+
 __all__ = [
     "BACKEND_KEY",
     "CA_FILE",
@@ -178,6 +194,7 @@ __all__ = [
     "BackendChoice",
     "BackendError",
     "effective_settings",
+    "remove_owner_secrets",
     "resolve",
     "store_secrets",
     "stored_form",

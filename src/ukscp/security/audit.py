@@ -36,7 +36,13 @@ AUDITED: Mapping[type[Any], tuple[SecurityEventType, Callable[[Any], str]]] = Ma
         FirstUseChoice: (T.SCHEDULE_CHANGED, _describe),
         PersonalDataDeleted: (
             T.PERSONAL_DATA_DELETED,
-            lambda e: f"owner deleted {e.sessions} sessions, {e.rate_changes} rate changes",
+            # Counts only: the record must not keep what was deleted.
+            lambda e: (
+                f"owner deleted {e.sessions} sessions, {e.rate_changes} rate changes, "
+                f"{e.history_events} history events"
+                f"{', their own back end' if e.owner_backend_forgotten else ''}"
+                f" and ended {e.web_sessions} web sessions"
+            ),
         ),
     }
 )

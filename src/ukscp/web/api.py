@@ -13,7 +13,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -29,7 +29,7 @@ from ukscp.web.account_api import owner_router, public_router
 from ukscp.web.auth import Auth
 from ukscp.web.backend_api import backend_router
 from ukscp.web.errors import ApiError, install_error_handlers
-from ukscp.web.pages import STATIC_DIR, pages_router
+from ukscp.web.pages import STATIC_DIR, not_found_handler, pages_router
 from ukscp.web.schemas import (
     DeletedView,
     EmsLimitRequest,
@@ -149,8 +149,8 @@ class ChargerService(Protocol):
         """Charging sessions, newest first."""
         ...
 
-    def delete_personal_data(self) -> DeletedView:
-        """Delete the session history."""
+    async def delete_personal_data(self, username: str) -> DeletedView:
+        """Delete the owner's personal data in one action."""
         ...
 
     def integrity(self) -> IntegrityView:
@@ -173,6 +173,10 @@ class ChargerService(Protocol):
     def sim(self) -> SimControls | None:
         """The simulator's controls, or None on real hardware."""
         ...
+
+
+# Sessions are kept 13 months: even one a minute would be fewer than this.
+MAX_SESSIONS_OFFSET = 1_000_000
 
 
 def _london(moment: datetime | None) -> datetime | None:
@@ -325,15 +329,22 @@ def create_api(
     @api.get("/sessions", response_model=list[SessionRecordView], tags=["measuring"])
     async def sessions(
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_SESSIONS_OFFSET)] = 0,
     ) -> list[SessionRecordView]:
         """Charging sessions, newest first, with every rate change and its cause."""
         return charger.sessions(limit, offset)
 
     @api.delete("/personal-data", response_model=DeletedView, tags=["measuring"])
-    async def delete_personal_data() -> DeletedView:
-        """Delete the session history (the owner's right to erase personal data)."""
-        return charger.delete_personal_data()
+    async def delete_personal_data(request: Request, response: Response) -> DeletedView:
+        """Delete, in one action, all that ties charging to a person: sessions, the event
+        history of charging, the back end the owner chose, every web session (this one
+        too: log in again). The security log and the energy measurements stay."""
+        caller = auth.caller(request)
+        if caller is None:  # ended since the router checked it (a deletion at the same time)
+            raise ApiError(401, "log in first (POST /api/v1/login)")
+        deleted = await charger.delete_personal_data(caller.username)
+        auth.end_session(response)
+        return deleted
 
     @api.get("/integrity", response_model=IntegrityView, tags=["security"])
     async def integrity() -> IntegrityView:
@@ -396,5 +407,6 @@ def create_api(
 
     app.include_router(api)
     app.include_router(pages_router(charger, auth))
+    app.add_exception_handler(404, not_found_handler(charger, auth))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

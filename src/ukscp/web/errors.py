@@ -31,6 +31,15 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     return problems
 
 
+def http_error(exc: StarletteHTTPException) -> JSONResponse:
+    """The JSON answer to an HTTP error raised by the framework (unknown path, method)."""
+    return JSONResponse(
+        {"error": str(exc.detail), "detail": None},
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error a JSON body with a message in words."""
 
@@ -48,11 +57,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"error": str(exc.detail), "detail": None},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
+        return http_error(exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -12,6 +12,7 @@ decides which page the owner may see now, and hands the page its CSRF token:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
 from urllib.parse import quote
@@ -19,10 +20,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import ukscp
 from ukscp.web.auth import Auth, Caller
-from ukscp.web.errors import ApiError
+from ukscp.web.errors import ApiError, http_error
 
 if TYPE_CHECKING:
     from ukscp.web.api import ChargerService
@@ -148,15 +150,25 @@ class _Pages:
             return _redirect("/" if self._auth.caller(request) else "/login")
         return self.render("setup.html", page="setup", title="Set up your charger")
 
-    def login(self, request: Request, next_path: str | None, logged_out: bool) -> Response:
-        """The login form; ``next_path`` is honoured only if it names one of our pages."""
+    def login(
+        self, request: Request, next_path: str | None, logged_out: bool, erased: bool
+    ) -> Response:
+        """The login form; ``next_path`` is honoured only if it names one of our pages.
+
+        ``erased``: the owner has just deleted their personal data, which ended every session.
+        """
         if not self._auth.setup_done:
             return _redirect("/setup")
         target = next_path if next_path in OWNER_PAGES else "/"
         if self._auth.caller(request) is not None:
             return _redirect(target)
         return self.render(
-            "login.html", page="login", title="Log in", next_path=target, logged_out=logged_out
+            "login.html",
+            page="login",
+            title="Log in",
+            next_path=target,
+            logged_out=logged_out,
+            erased=erased,
         )
 
     def first_use(self, request: Request) -> Response:
@@ -193,6 +205,33 @@ class _Pages:
         return response
 
 
+def _wants_page(request: Request) -> bool:
+    """Whether the client is a browser asking for a page: HTML accepted, not an API path."""
+    path = request.url.path
+    if path == "/api" or path.startswith("/api/") or path == "/openapi.json":
+        return False
+    return "text/html" in request.headers.get("accept", "").lower()
+
+
+def not_found_handler(
+    charger: ChargerService, auth: Auth
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The answer to a path nothing serves: the page's own not-found page to a browser,
+    the API's JSON error to everyone else (the API keeps its error shape)."""
+    pages = _Pages(charger, auth)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, StarletteHTTPException):  # status handlers get only these
+            raise exc
+        if _wants_page(request):
+            return pages.render(
+                "not_found.html", page="not_found", title="Page not found", status_code=404
+            )
+        return http_error(exc)
+
+    return not_found
+
+
 def pages_router(charger: ChargerService, auth: Auth) -> APIRouter:
     """The owner's pages (HTML, no ``/api`` prefix, left out of the OpenAPI document)."""
     pages = _Pages(charger, auth)
@@ -207,8 +246,9 @@ def pages_router(charger: ChargerService, auth: Auth) -> APIRouter:
         request: Request,
         next_path: Annotated[str | None, Query(alias="next")] = None,
         logged_out: bool = False,
+        erased: bool = False,
     ) -> Response:
-        return pages.login(request, next_path, logged_out)
+        return pages.login(request, next_path, logged_out, erased)
 
     @router.get("/first-use", response_class=HTMLResponse)
     async def first_use_page(request: Request) -> Response:

@@ -146,6 +146,9 @@ class HistoryRowView(Body):
     mean_power_w: float | None
     max_power_w: float | None
     max_current_a: float | None
+    partial: bool = Field(
+        False, description="The bucket in progress: figures measured up to this request."
+    )
 
 
 class HistoryView(Body):
@@ -188,6 +191,11 @@ class DeletedView(Body):
 
     sessions: int
     rate_changes: int
+    history_events: int = Field(description="Events of charging deleted from the history.")
+    owner_backend_forgotten: bool = Field(
+        description="The back end the owner chose (and its key) was forgotten."
+    )
+    web_sessions: int = Field(description="Logged-in sessions ended, the caller's included.")
 
 
 class IntegrityCheckView(Body):

@@ -1340,10 +1340,12 @@
       ask.focus();
     });
     action('erase-yes').addEventListener('click', function (event) {
-      act(event.currentTarget, 'erase', function () { return api('DELETE', '/personal-data'); }, function (r) {
-        return 'Deleted ' + r.sessions + (r.sessions === 1 ? ' session' : ' sessions') + ' and ' +
-          r.rate_changes + (r.rate_changes === 1 ? ' rate change' : ' rate changes') + '.';
-      }).then(function () { closeConfirm(); });
+      // Every session ends with the deletion, this one too: the login page says what happened.
+      act(event.currentTarget, 'erase', function () { return api('DELETE', '/personal-data'); })
+        .then(function (result) {
+          if (result === FAILED) closeConfirm();
+          else location.assign('/login?erased=1');
+        });
     });
   }
 
