@@ -11,8 +11,9 @@ truncated WAL, so the bytes are gone from the files too):
 * the back end the owner chose (regulation 6): the choice, the key and the CA
   certificate they gave; the charger goes back to the installer's back end, and
   messages still queued for the owner's one go with it;
-* every web session of the owner, this one too: a device left logged in would keep
-  its access, and each session holds the address of a device and when it was used.
+* every web session of the owner, this one too, and the browsers remembered for the
+  login lockout: a device left logged in would keep its access, and each session or
+  remembered browser says which device was used when.
 
 What stays, and why:
 
@@ -79,7 +80,7 @@ class WebSessions(Protocol):
     """What the deletion needs of the owner accounts."""
 
     def end_sessions(self, username: str) -> int:
-        """End every session of ``username``; returns how many."""
+        """End every session of ``username`` and forget its browsers; returns how many."""
         ...
 
 

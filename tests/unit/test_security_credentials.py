@@ -385,6 +385,15 @@ def test_a_device_token_unknown_or_forged_counts_as_no_token(owned: OwnerAccount
         owned.login(USER, GOOD, "stranger", "another-forged-token")
 
 
+def test_ending_every_session_also_forgets_the_browsers_logged_in_from(owned: OwnerAccounts):
+    first = owned.login(USER, GOOD, "laptop")
+    assert owned.login(USER, GOOD, "laptop", first.device).device == first.device
+    assert owned.end_sessions(USER) == 2
+    assert owned.authenticate(first.token) is None
+    # A forgotten browser is an unknown one: it is given a new device token.
+    assert owned.login(USER, GOOD, "laptop", first.device).device != first.device
+
+
 def test_a_session_is_not_ended_by_failures_from_elsewhere(owned: OwnerAccounts):
     session = owned.login(USER, GOOD, "the-owner")
     for i in range(SLOWDOWN_AFTER + 5):

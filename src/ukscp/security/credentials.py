@@ -603,8 +603,14 @@ class OwnerAccounts:
         return str(row[0])
 
     def end_sessions(self, username: str) -> int:
-        """End every session of ``username`` (e.g. with personal data deletion)."""
+        """End every session of ``username`` and forget the browsers it logged in from.
+
+        For personal data deletion: a session holds a device's address and when it
+        was used, a device token when it was last used. Returns the sessions ended.
+        Failure counters stay: they expire within a day and hold back guessing.
+        """
         with self._lock:
+            self._db.execute("DELETE FROM devices WHERE username = ?", (username,))
             return self._db.execute("DELETE FROM sessions WHERE username = ?", (username,)).rowcount
 
     def csrf_token(self, token: str) -> str | None:
