@@ -138,6 +138,7 @@ def build_charger(
         running_version=RUNNING,
         bus=bus,
         allow_plain_http=True,  # a lab server; the signature protects the file itself
+        allow_private_targets=True,  # on 127.0.0.1
         timeout_s=5.0,
         session_poll_s=60.0,
     )
