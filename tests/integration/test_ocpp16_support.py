@@ -523,6 +523,7 @@ class HungServer:
         self.port = int(self._listener.getsockname()[1])
         self.accepted = threading.Event()
         self.closed = threading.Event()
+        self.connections = 0
         self._stopping = False
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -535,6 +536,7 @@ class HungServer:
                 connection, _ = self._listener.accept()
             except OSError:
                 return
+            self.connections += 1
             self.accepted.set()
             threading.Thread(target=self._hold, args=(connection,), daemon=True).start()
 

@@ -1,12 +1,15 @@
-"""No secret from the back end reaches the real charger's output, even with every log at DEBUG.
+"""What a back end can make the real charger do, and what it cannot.
 
-The real ``ukscp run`` process (every logger at DEBUG, as an integrator chasing a
-fault would run it) against the ``ocpp`` library's central system on 127.0.0.1,
-once per OCPP version. The central system sets every secret the charger holds for
-it (1.6 ChangeConfiguration AuthorizationKey, 2.0.1 SetVariables
-SecurityCtrlr.BasicAuthPassword), the charger reconnects with it, and a remote
-start names an idTag (personal data). Then the whole of the process's output
-(stdout and stderr) is searched for any part of them.
+The real ``ukscp run`` process against the ``ocpp`` library's central system on
+127.0.0.1, once per OCPP version:
+
+* no secret the central system sets (1.6 ChangeConfiguration AuthorizationKey,
+  2.0.1 SetVariables SecurityCtrlr.BasicAuthPassword), and no idTag it names,
+  reaches the process's output, even with every logger at DEBUG (as an
+  integrator chasing a fault would run it): the whole of stdout and stderr is
+  searched for any part of them;
+* an upload the central system asked for does not hold the charger when it
+  is told to stop.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ import pytest
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
-from tests.e2e.conftest import free_port
-from tests.integration.test_ocpp16_support import CsmsServer
+from tests.e2e.conftest import RunningCharger, free_port
+from tests.integration.test_ocpp16_support import CsmsServer, HungServer
 from tests.integration.test_ocpp201_support import csms201
 
 pytestmark = pytest.mark.e2e
@@ -38,6 +41,7 @@ KEY = "k3Y-1nst4ll3r-Qz81-vW0p"
 NEW_KEY = "Csms-s3t-K7c2-e9a51-Xq"
 ID_TAG = "TAG-8Q4Z-77XW"
 DEBUG_RUN = Path(__file__).with_name("ukscp_at_debug.py")
+Factory = Callable[..., RunningCharger]
 T = TypeVar("T")
 
 
@@ -79,19 +83,26 @@ def csms(request: pytest.FixtureRequest) -> Iterator[ThreadedCsms]:
     central.close()
 
 
-def start_at_debug(tmp_path: Path, csms: ThreadedCsms) -> tuple[subprocess.Popen[str], Path]:
-    """``ukscp run`` with every logger at DEBUG; its whole output goes to a file."""
+def charger_config(tmp_path: Path, csms: ThreadedCsms, *lab: str) -> Path:
+    """The charger's config file: ``csms`` on plain ws:// (a lab), and the ``lab`` keys set."""
     key_file = tmp_path / "ocpp_key"
     key_file.write_text(KEY)
     key_file.chmod(0o600)
     version = "2.0.1" if csms.server.subprotocol == "ocpp2.0.1" else "1.6"
     config = tmp_path / "charger.yaml"
+    extra = "".join(f", {key}: true" for key in lab)
     config.write_text(
         f"ocpp: {{enabled: true, version: '{version}', "
         f"url: 'ws://127.0.0.1:{csms.server.port}/ocpp', identity: {IDENTITY}, "
         f"security_profile: 1, authorization_key_file: '{key_file}', "
-        "allow_insecure_transport: true}\n"
+        f"allow_insecure_transport: true{extra}}}\n"
     )
+    return config
+
+
+def start_at_debug(tmp_path: Path, csms: ThreadedCsms) -> tuple[subprocess.Popen[str], Path]:
+    """``ukscp run`` with every logger at DEBUG; its whole output goes to a file."""
+    config = charger_config(tmp_path, csms)
     output = tmp_path / "output.txt"
     with output.open("w") as sink:
         process = subprocess.Popen(
@@ -158,3 +169,28 @@ def test_no_secret_set_by_the_csms_reaches_the_output_at_debug(
     ):
         leaked = sorted(part for part in fragments(secret) if part in text)
         assert not leaked, f"part of {secret!r} is in the charger's output: {leaked}"
+
+
+def test_an_upload_that_hangs_does_not_hold_the_charger_when_it_stops(
+    csms: ThreadedCsms, charger_factory: Factory, tmp_path: Path
+) -> None:
+    # The upload server is on 127.0.0.1: a lab's, allowed by ocpp.allow_private_targets.
+    config = charger_config(tmp_path, csms, "allow_private_targets")
+    charger = charger_factory("--config", str(config))
+    server = csms.server
+    csms.wait_for(lambda: "StatusNotification" in server.actions(), "registration")
+    hung = HungServer()  # takes the upload and never answers; the upload's timeout is 60 s
+    try:
+        log = {"remote_location": hung.url("/logs/")}
+        request = (
+            call16.GetLog(log=log, log_type="SecurityLog", request_id=5)
+            if server.subprotocol == "ocpp1.6"
+            else call201.GetLog(log=log, log_type="SecurityLog", request_id=5)
+        )
+        assert csms.call(request).status == "Accepted"
+        assert hung.accepted.wait(10)
+        # SIGTERM: the charger stops well within the 20 s RunningCharger.stop allows.
+        assert charger.stop() == 0
+        assert hung.closed.wait(5)
+    finally:
+        hung.stop()
