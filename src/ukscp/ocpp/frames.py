@@ -123,9 +123,11 @@ def check_frame(frame: str | bytes) -> Refusal | None:
         return _refuse_unparsed(
             frame, f"a frame of {len(frame):,} characters (at most {MAX_FRAME_CHARS:,})"
         )
-    nesting = depth(frame)
-    if nesting > MAX_DEPTH:
-        return _refuse_unparsed(frame, f"nested {nesting} deep (at most {MAX_DEPTH})")
+    # Fewer openers than the limit cannot nest deeper than it (strings only add to the count).
+    if frame.count("[") + frame.count("{") > MAX_DEPTH:
+        nesting = depth(frame)
+        if nesting > MAX_DEPTH:
+            return _refuse_unparsed(frame, f"nested {nesting} deep (at most {MAX_DEPTH})")
     try:
         message = json.loads(
             frame, parse_int=_integer, parse_float=_decimal, parse_constant=_constant
