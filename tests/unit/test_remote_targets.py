@@ -6,13 +6,17 @@ The transfers go to real HTTP servers on loopback addresses.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -95,7 +99,9 @@ def test_a_host_name_waits_for_its_addresses_and_a_lab_may_allow_private_ones() 
 
 
 class Recording(ThreadingHTTPServer):
-    def __init__(self, address: str, redirect_to: str | None = None) -> None:
+    def __init__(
+        self, address: str, redirect_to: str | None = None, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.hits: list[str] = []
         owner = self
 
@@ -115,6 +121,8 @@ class Recording(ThreadingHTTPServer):
                 pass
 
         super().__init__((address, 0), Handler)
+        if tls is not None:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     @property
@@ -198,3 +206,23 @@ async def test_a_cancelled_transfer_closes_its_connection_at_once() -> None:
         assert await asyncio.to_thread(hung.closed.wait, 10)
     finally:
         hung.stop()
+
+
+def test_https_goes_through_the_checked_connection_and_verifies_the_certificate(
+    tmp_path: Path,
+) -> None:
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server = Recording("127.0.0.1", tls=context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    url = f"https://127.0.0.1:{server.port}/fw.whl"
+    try:
+        assert fetch(TargetPolicy(allow_private=True, ca_file=ca_file), url) == b"ok"
+        with pytest.raises(TargetRefused, match="loopback"):
+            fetch(TargetPolicy(ca_file=ca_file), url.replace("127.0.0.1", "2130706433"))
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            fetch(TargetPolicy(allow_private=True), url)  # not signed by a CA it trusts
+    finally:
+        server.close()
