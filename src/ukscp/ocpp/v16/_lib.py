@@ -21,8 +21,6 @@ from ocpp.v16.enums import Action as _Action  # type: ignore[import-untyped]
 
 from ukscp.ocpp._lib import (
     CONSTRAINT_ERRORS,
-    FrameErrors,
-    GuardedRouter,
     OcppError,
     after,
     error,
@@ -30,6 +28,7 @@ from ukscp.ocpp._lib import (
     on,
     schema_error,
 )
+from ukscp.ocpp.router import FrameErrors, GuardedRouter
 
 __all__ = [
     "OCPP_VERSION",

@@ -21,7 +21,8 @@ from ocpp.v201 import call as _call
 from ocpp.v201 import call_result as _call_result
 from ocpp.v201.enums import Action as _Action  # type: ignore[import-untyped]
 
-from ukscp.ocpp._lib import CONSTRAINT_ERRORS, FrameErrors, GuardedRouter, schema_error
+from ukscp.ocpp._lib import CONSTRAINT_ERRORS, schema_error
+from ukscp.ocpp.router import FrameErrors, GuardedRouter
 
 OCPP_VERSION = "2.0.1"
 
