@@ -5,7 +5,8 @@
    (a SetChargingProfile as ``benchmarks/ocpp_latency.py`` sends it, a CALLRESULT to a
    MeterValues), beside ``json.loads`` of the same text (which the library does anyway),
    and on hostile frames at the 64 KiB cap (nested 32,000 deep, 30,000 numbers, an
-   unterminated string of escaped quotes), which it must refuse in bounded time.
+   unterminated string of escaped quotes) and over it, which it must refuse (or pass, for
+   the numbers, all in range) in time bounded by the cap.
 2. The smart-charging work each change of the profile set causes (the limit in force now
    and when it next changes, as ``ProfileKeeper`` works them out on the event loop after
    every SetChargingProfile), with the profile set at the caps the charger advertises
@@ -103,9 +104,9 @@ def frame_rows() -> list[str]:
         rows.append(f"| {name} | {len(frame):,} | {checked:,.1f} | {parsed:,.1f} | passed |")
     for name, frame in HOSTILE.items():
         refusal = check_frame(frame)
-        assert refusal is not None, name
+        result = "passed (within every bound)" if refusal is None else f"refused: {refusal.reason}"
         checked = median_us(partial(check_frame, frame), repeat=5, number=20)
-        rows.append(f"| {name} | {len(frame):,} | {checked:,.0f} | | refused: {refusal.reason} |")
+        rows.append(f"| {name} | {len(frame):,} | {checked:,.0f} | | {result} |")
     return rows
 
 
