@@ -10,8 +10,9 @@ The charger process is this script run as ``ocpp_latency.py charger run ...``: i
 functions with a timestamp (``time.monotonic_ns``, the same clock in both processes) and
 then hands over to ukscp's own CLI; nothing else changes. The points timed:
 
-* received: the ``ocpp`` library's ``route_message`` gets the SetChargingProfile frame
-  (the WebSocket frame has been read; nothing parsed yet);
+* received: the router's ``route_message`` gets the SetChargingProfile frame (the
+  WebSocket frame has been read; nothing parsed yet: ukscp's frame check comes next, then
+  the ``ocpp`` library's parsing);
 * handler: ``SmartCharging16.set_charging_profile`` is entered (after the library's
   JSON-schema validation and ukscp's own 1.6 payload check);
 * arbiter: ``Arbiter.set`` is called for the ``ocpp`` slot;
@@ -77,7 +78,7 @@ LIMITS = (10.0, 16.0)
 # handed to the EVSE controller; then the PWM written.
 STAGES = ("received", "handler", "arbiter", "evse")
 STEPS = (
-    ("received", "handler", "frame -> handler (schema checks, routing)"),
+    ("received", "handler", "frame -> handler (frame check, schema checks, routing)"),
     ("handler", "arbiter", "handler -> arbiter (parse, install, persist, composite limit)"),
     ("arbiter", "evse", "arbiter -> EVSE (arbitration, listeners, random-delay gate)"),
     ("evse", "pwm", "EVSE -> PWM written (controller, its listeners, board)"),
@@ -413,8 +414,8 @@ policy passes its profiles at once, as it would in service; the charger's random
 stays enabled at the default 600 s maximum. A profile that did not move the PWM before
 the next one arrived would fail the run.
 
-"Received" is the charger's `ocpp` library handing the frame to `route_message` (read
-off the socket, not parsed); "PWM" is `SimBoard.set_current_a` returning with the new
+"Received" is the frame handed to the charger's `route_message` (read off the socket, not
+checked or parsed yet); "PWM" is `SimBoard.set_current_a` returning with the new
 current. The CSMS round trip (send -> answer) adds the CSMS's own JSON and schema work
 and the loopback both ways.
 

@@ -325,7 +325,9 @@ def _ocpp_client(
     """The OCPP 1.6J or 2.0.1 client (``ocpp.version``), built before the charger starts."""
     # Imported here: a charger with no back end never loads the OCPP library and its
     # schemas (about 10 MB and 0.3 s at start).
+    from ukscp.ocpp.v16 import ClientOptions as Options16
     from ukscp.ocpp.v16 import OcppClient16, SmartCharging16
+    from ukscp.ocpp.v201 import ClientOptions as Options201
     from ukscp.ocpp.v201 import OcppClient201, SmartCharging201
 
     try:
@@ -343,6 +345,7 @@ def _ocpp_client(
         csms_randomises=settings.ocpp.randomises_delay,
     )
     queue = MessageQueue(settings.data_dir / QUEUE_FILE)
+    private = settings.ocpp.allow_private_targets
     if isinstance(smart_charging, SmartCharging201):
         return OcppClient201(
             transport=transport,
@@ -352,6 +355,7 @@ def _ocpp_client(
             seclog=seclog,
             queue=queue,
             store=store,
+            options=Options201(allow_private_targets=private),
             smart_charging=smart_charging,
             firmware=firmware,
         )
@@ -363,6 +367,7 @@ def _ocpp_client(
         seclog=seclog,
         queue=queue,
         store=store,
+        options=Options16(allow_private_targets=private),
         smart_charging=smart_charging,
         firmware=firmware,
     )
@@ -481,6 +486,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         running_version=ukscp.__version__,
         bus=bus,
         allow_plain_http=settings.ocpp.allow_insecure_transport,
+        allow_private_targets=settings.ocpp.allow_private_targets,
         ca_file=settings.ocpp.ca_file,
         running_package=Path(ukscp.__file__).parent,
     )

@@ -134,6 +134,14 @@ class OcppSettings(_Section):
         None, description="Security profile 3: the private key of client_cert_file (PEM, 0600)."
     )
     allow_insecure_transport: bool = Field(False, description="Lab only: permit plain ws://.")
+    allow_private_targets: bool = Field(
+        False,
+        description=(
+            "Lab only: let the CSMS's GetLog uploads and firmware downloads reach loopback,"
+            " link-local and private addresses (refused by default: a back end must not turn"
+            " the charger against its own network)."
+        ),
+    )
     randomises_delay: bool = Field(
         False, description="This CSMS already randomises its changes: no second delay."
     )

@@ -101,7 +101,8 @@ def charger_config(tmp_path: Path, csms: CsmsServer) -> Path:
     config.write_text(
         "ocpp: {enabled: true, version: '1.6', "
         f"url: 'ws://127.0.0.1:{csms.port}/ocpp', identity: {IDENTITY}, security_profile: 1, "
-        f"authorization_key_file: '{key_file}', allow_insecure_transport: true}}\n"
+        f"authorization_key_file: '{key_file}', allow_insecure_transport: true, "
+        "allow_private_targets: true}\n"  # the firmware's file server is on 127.0.0.1
         f"updates: {{firmware_root_ca_file: '{root}'}}\n"
     )
     return config

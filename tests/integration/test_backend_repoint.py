@@ -23,6 +23,7 @@ from tests.integration.test_ocpp16_support import (
     IDENTITY,
     KEY,
     CsmsServer,
+    HungServer,
     eventually,
     running_csms,
     settle_real,
@@ -48,7 +49,7 @@ class Running:
         self.app.close()
 
 
-def settings(data: Path, url: str) -> Settings:
+def settings(data: Path, url: str, *, allow_private_targets: bool = False) -> Settings:
     ocpp = OcppSettings(
         enabled=True,
         url=url,
@@ -56,13 +57,14 @@ def settings(data: Path, url: str) -> Settings:
         security_profile=1,
         authorization_key_file=data / "installer_key",
         allow_insecure_transport=True,  # a lab: plain ws:// on loopback
+        allow_private_targets=allow_private_targets,
     )
     return Settings(data_dir=data, ocpp=ocpp)
 
 
-def start(data: Path, clock: VirtualClock, url: str) -> Running:
+def start(data: Path, clock: VirtualClock, url: str, **lab: bool) -> Running:
     write_key(data / "installer_key")
-    app = build_app(settings(data, url), clock)
+    app = build_app(settings(data, url, **lab), clock)
     app.start()
     tasks = [
         asyncio.create_task(app.controller.run()),
@@ -184,6 +186,32 @@ async def test_what_the_old_back_end_never_received_does_not_go_to_the_new_one(
         await eventually(lambda: app.controller.status().state == "A", clock, what="unplug")
         app.sim.plug()
         await eventually(lambda: "StartTransaction" in new.actions(), clock, what="new start")
+
+
+async def test_an_upload_the_old_back_end_asked_for_stops_when_the_owner_moves(
+    tmp_path: Path, clock: VirtualClock, servers: tuple[CsmsServer, CsmsServer]
+) -> None:
+    old, new = servers
+    hung = HungServer()  # the upload hangs; its socket timeout is a minute
+    charger = start(tmp_path / "data", clock, old.url, allow_private_targets=True)
+    app = charger.app
+    try:
+        await eventually(lambda: app.ocpp.status().online, clock, what="registration")
+        log = {"remoteLocation": hung.url("/logs/")}
+        request = call.GetLog(log=log, log_type="SecurityLog", request_id=3, retries=5)
+        assert (await old.call(request)).status == "Accepted"
+        assert await asyncio.to_thread(hung.accepted.wait, 10)
+
+        await app.ocpp.choose(new_backend(new.url))
+
+        assert await asyncio.to_thread(hung.closed.wait, 10), "the old back end's upload runs on"
+        await eventually(lambda: app.ocpp.status().online, clock, what="the new back end")
+        await clock.advance(3600)  # no retry either
+        await settle_real(clock)
+        assert hung.connections == 1
+    finally:
+        hung.stop()
+        await charger.stop()
 
 
 async def test_a_choice_that_cannot_work_is_refused_and_changes_nothing(

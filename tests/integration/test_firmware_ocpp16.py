@@ -8,6 +8,8 @@ step as SignedFirmwareStatusNotification. All waits are on the virtual clock.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,6 +35,7 @@ from tests.integration.test_ocpp16_support import (
     Charger,
     CsmsServer,
     FakePort,
+    HungServer,
     eventually,
     running_csms,
     settle_real,
@@ -118,7 +121,13 @@ class Rig:
 
 
 def build_charger(
-    data: Path, clock: VirtualClock, url: str, root_file: Path | None
+    data: Path,
+    clock: VirtualClock,
+    url: str,
+    root_file: Path | None,
+    *,
+    allow_private_targets: bool = True,  # the file server is on 127.0.0.1
+    timeout_s: float = 5.0,
 ) -> tuple[Charger, FirmwareInstaller]:
     bus = EventBus()
     seclog = SecurityLog(data / SECLOG_FILE, clock)
@@ -138,7 +147,8 @@ def build_charger(
         running_version=RUNNING,
         bus=bus,
         allow_plain_http=True,  # a lab server; the signature protects the file itself
-        timeout_s=5.0,
+        allow_private_targets=allow_private_targets,
+        timeout_s=timeout_s,
         session_poll_s=60.0,
     )
     port = FakePort()
@@ -165,12 +175,24 @@ def files(clock: VirtualClock) -> Iterator[FirmwareServer]:
 
 
 async def _rig(
-    tmp_path: Path, clock: VirtualClock, files: FirmwareServer, root_file: Path | None
+    tmp_path: Path,
+    clock: VirtualClock,
+    files: FirmwareServer,
+    root_file: Path | None,
+    allow_private_targets: bool = True,
+    timeout_s: float = 5.0,
 ) -> AsyncIterator[Rig]:
     data = tmp_path / "data"
     write_key(data / "ocpp_key")
     async with running_csms() as csms:
-        charger, installer = build_charger(data, clock, csms.url, root_file)
+        charger, installer = build_charger(
+            data,
+            clock,
+            csms.url,
+            root_file,
+            allow_private_targets=allow_private_targets,
+            timeout_s=timeout_s,
+        )
         charger.start()
         await eventually(lambda: "StatusNotification" in csms.actions(), clock, what="boot")
         try:
@@ -182,6 +204,16 @@ async def _rig(
 @pytest.fixture
 async def rig(tmp_path: Path, clock: VirtualClock, files: FirmwareServer) -> AsyncIterator[Rig]:
     async for built in _rig(tmp_path, clock, files, write_root(tmp_path / "root.pem", ROOT)):
+        yield built
+
+
+@pytest.fixture
+async def in_service(
+    tmp_path: Path, clock: VirtualClock, files: FirmwareServer
+) -> AsyncIterator[Rig]:
+    """As shipped: no download from a loopback, link-local or private address."""
+    root = write_root(tmp_path / "root.pem", ROOT)
+    async for built in _rig(tmp_path, clock, files, root, allow_private_targets=False):
         yield built
 
 
@@ -404,6 +436,58 @@ async def test_a_download_that_keeps_failing_ends_in_download_failed(rig: Rig) -
     assert rig.statuses() == ["Downloading", "DownloadFailed"]
     assert [status for _, _, status in rig.files.hits] == [404, 404]
     assert rig.slots.active() is None
+
+
+async def test_a_million_retries_without_a_pause_become_six_attempts_30_s_apart(
+    rig: Rig,
+) -> None:
+    url = rig.files.url(wheel_filename("0.2.0"))  # never published: 404
+    answer = await rig.request(url, sign(SIGNER, b"x"), retries=1_000_000, retry_interval=0)
+    assert answer == "Accepted"
+    await rig.until_statuses(2)
+    assert rig.statuses() == ["Downloading", "DownloadFailed"]
+    assert [status for _, _, status in rig.files.hits] == [404] * 6
+    times = [at for _, at, _ in rig.files.hits]
+    assert all(b - a >= 30 for a, b in itertools.pairwise(times))
+
+
+async def test_a_download_from_this_chargers_own_network_is_rejected(in_service: Rig) -> None:
+    url, data = publish(in_service)  # on 127.0.0.1
+    assert await in_service.request(url, sign(SIGNER, data)) == "Rejected"
+    assert in_service.files.hits == []
+
+
+async def test_a_name_that_resolves_to_loopback_fails_the_download_at_once(
+    in_service: Rig,
+) -> None:
+    url, data = publish(in_service)
+    # 2130706433 is 127.0.0.1 as one number: a name to the URL, loopback once resolved.
+    disguised = url.replace("127.0.0.1", "2130706433")
+    answer = await in_service.request(disguised, sign(SIGNER, data), retries=5)
+    assert answer == "Accepted"
+    await in_service.until_statuses(2)
+    assert in_service.statuses() == ["Downloading", "DownloadFailed"]
+    assert in_service.files.hits == []
+
+
+async def test_a_new_request_stops_the_running_download_at_once(
+    tmp_path: Path, clock: VirtualClock, files: FirmwareServer
+) -> None:
+    hung = HungServer()
+    root = write_root(tmp_path / "root.pem", ROOT)
+    try:
+        # A long socket timeout: only stopping the first download lets its connection go.
+        async for rig in _rig(tmp_path, clock, files, root, timeout_s=120.0):
+            url = hung.url("/fw/" + wheel_filename("0.2.0"))
+            assert await rig.request(url, sign(SIGNER, b"x")) == "Accepted"
+            assert await asyncio.to_thread(hung.accepted.wait, 10)
+            url, data = publish(rig, "0.3.0")
+            assert await rig.request(url, sign(SIGNER, data), request_id=8) == "AcceptedCanceled"
+            assert await asyncio.to_thread(hung.closed.wait, 10), "the first download still runs"
+            await rig.until_statuses(6)
+            assert rig.statuses()[-5:] == SUCCESS
+    finally:
+        hung.stop()
 
 
 async def test_statuses_reach_a_csms_that_was_offline_in_order_after_it_returns(

@@ -77,6 +77,7 @@ async def station(
             security_profile=1,
             authorization_key_file=data / "ocpp_key",
             allow_insecure_transport=True,  # a lab: ws:// and a plain-HTTP file server
+            allow_private_targets=True,  # on 127.0.0.1
         )
         updates = UpdateSettings(firmware_root_ca_file=write_roots(tmp_path / "root.pem", ROOT))
         app = build_app(Settings(data_dir=data, ocpp=ocpp, updates=updates), clock)

@@ -65,7 +65,8 @@ async def raw(csms: CsmsServer, unique_id: str, action: str, payload: object) ->
         ("Reset", {"type": "Medium"}, "PropertyConstraintViolation"),
         ("RemoteStopTransaction", {"transactionId": "one"}, "TypeConstraintViolation"),
         ("ChangeConfiguration", {"key": "HeartbeatInterval"}, "ProtocolError"),
-        # A 1.6 message this charger does not implement.
+        # A 1.6 action this charger does not handle: "recognized but not supported"
+        # (OCPP-J 1.6 section 4.2.3).
         (
             "ReserveNow",
             {
@@ -74,9 +75,10 @@ async def raw(csms: CsmsServer, unique_id: str, action: str, payload: object) ->
                 "idTag": "x",
                 "reservationId": 1,
             },
-            "NotImplemented",
+            "NotSupported",
         ),
-        ("MakeCoffee", {}, "NotSupported"),
+        # No OCPP 1.6 action: "not known by receiver".
+        ("MakeCoffee", {}, "NotImplemented"),
     ],
 )
 async def test_bad_requests_get_the_ocpp_16_call_error(
@@ -87,6 +89,22 @@ async def test_bad_requests_get_the_ocpp_16_call_error(
     assert answer[1] == "bad-1"
     assert answer[2] == code
     assert charger.client.online
+
+
+@pytest.mark.parametrize(
+    ("code", "description"),
+    [
+        ("NotSupported", "Requested Action is recognized but not supported by the receiver"),
+        ("NotImplemented", "Requested Action is not known by receiver"),
+    ],
+)
+async def test_an_unhandled_action_is_described_as_ocpp_j_defines_its_code(
+    charger: Charger, csms: CsmsServer, code: str, description: str
+) -> None:
+    action = "CancelReservation" if code == "NotSupported" else "MakeCoffee"
+    payload = {"reservationId": 1} if code == "NotSupported" else {}
+    answer = await raw(csms, "unhandled", action, payload)
+    assert answer[2:4] == [code, description]
 
 
 async def test_garbage_on_the_wire_is_ignored_and_the_link_stays_up(

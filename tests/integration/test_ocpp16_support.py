@@ -13,6 +13,7 @@ import base64
 import contextlib
 import itertools
 import json
+import socket
 import ssl
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -393,7 +394,12 @@ def transport_config(url: str, data: Path, **changes: Any) -> TransportConfig:
 
 
 FAST = Backoff(initial_s=1.0, maximum_s=8.0)
-TEST_OPTIONS = ClientOptions(response_timeout_s=5.0, reset_flush_s=30.0, upload_timeout_s=5.0)
+TEST_OPTIONS = ClientOptions(
+    response_timeout_s=5.0,
+    reset_flush_s=30.0,
+    upload_timeout_s=5.0,
+    allow_private_targets=True,  # the upload servers of the tests listen on 127.0.0.1
+)
 
 
 def make_charger(
@@ -475,20 +481,29 @@ async def settle_real(clock: VirtualClock, seconds: float = 0.3) -> None:
 
 @dataclass
 class UploadServer:
-    """A plain HTTP server on 127.0.0.1 that keeps what is PUT or POSTed to it."""
+    """A plain HTTP server on 127.0.0.1 that keeps what is PUT or POSTed to it.
+
+    It answers ``status`` (201: stored); ``clock``, if given, times each request.
+    """
 
     uploads: list[tuple[str, str, bytes]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
     thread: threading.Thread | None = None
+    status: int = 201
+    clock: VirtualClock | None = None
+    times: list[float] = field(default_factory=list)
 
     def start(self) -> str:
         uploads = self.uploads
+        owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def _store(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 uploads.append((self.command, self.path, self.rfile.read(length)))
-                self.send_response(201)
+                if owner.clock is not None:
+                    owner.times.append(owner.clock.monotonic())
+                self.send_response(owner.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -507,6 +522,49 @@ class UploadServer:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+class HungServer:
+    """A TCP server on 127.0.0.1 that takes connections and never answers them.
+
+    An upload or download to it waits until its client gives up; ``closed`` is
+    set when the client closes a connection (as an aborted transfer does).
+    """
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self.accepted = threading.Event()
+        self.closed = threading.Event()
+        self.connections = 0
+        self._stopping = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _serve(self) -> None:
+        while not self._stopping:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self.accepted.set()
+            threading.Thread(target=self._hold, args=(connection,), daemon=True).start()
+
+    def _hold(self, connection: socket.socket) -> None:
+        with connection:
+            try:
+                while connection.recv(65536):
+                    pass  # read the request, never answer it
+            except OSError:
+                pass
+        self.closed.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._listener.close()
 
 
 # ----------------------------------------------------------------------------- the real charger

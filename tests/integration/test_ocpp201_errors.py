@@ -59,9 +59,9 @@ async def charger(tmp_path: Path, clock: VirtualClock, csms: CsmsServer) -> Asyn
                 "expiryDateTime": "2026-01-05T00:00:00Z",
                 "idToken": {"idToken": "a", "type": "Local"},
             },
-            "NotImplemented",
+            "NotSupported",  # a 2.0.1 action this charger does not handle
         ),
-        ("MakeCoffee", {}, "NotSupported"),
+        ("MakeCoffee", {}, "NotImplemented"),  # no 2.0.1 action
     ],
 )
 async def test_a_bad_request_gets_the_right_callerror(

@@ -39,7 +39,12 @@ from ukscp.security.seclog import SECLOG_FILE, SecurityLog
 from ukscp.settings_store import SettingsStore
 
 SUBPROTOCOL = "ocpp2.0.1"
-TEST_OPTIONS = ClientOptions(response_timeout_s=5.0, reset_flush_s=30.0, upload_timeout_s=5.0)
+TEST_OPTIONS = ClientOptions(
+    response_timeout_s=5.0,
+    reset_flush_s=30.0,
+    upload_timeout_s=5.0,
+    allow_private_targets=True,  # the upload servers of the tests listen on 127.0.0.1
+)
 
 
 class CentralSystemCp201(RecordingCsms, OcppChargePoint201):

@@ -467,6 +467,7 @@ async def test_firmware_status_is_the_last_one_sent_with_its_request_id(
             security_profile=1,
             authorization_key_file=data_dir / "ocpp_key",
             allow_insecure_transport=True,
+            allow_private_targets=True,  # the firmware's file server is on 127.0.0.1
         )
         updates = UpdateSettings(firmware_root_ca_file=write_roots(tmp_path / "root.pem", ROOT))
         app = build_app(Settings(data_dir=data_dir, ocpp=ocpp, updates=updates), clock)

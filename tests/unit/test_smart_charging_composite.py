@@ -14,6 +14,7 @@ from ukscp.ocpp.smart_charging import (
     from_ocpp16,
     from_ocpp201,
 )
+from ukscp.ocpp.smart_charging.caps import MAX_COMPOSITE_S
 
 HOUR = 3600
 T0 = datetime(2026, 1, 12, 12, 0, tzinfo=UTC)  # a Monday in winter: London is on UTC
@@ -342,8 +343,18 @@ def test_weekly_recurrence_in_local_time() -> None:
     winter = composite([base, monday_peak], now=datetime(2026, 1, 11, tzinfo=UTC), hours=72)
     assert shape(winter) == [(0, 32), (42, 0), (46, 32)]
     # In summer 18:00 BST is 17:00 UTC; a week later it comes again.
-    summer = composite([base, monday_peak], now=datetime(2026, 7, 5, tzinfo=UTC), hours=9 * 24)
-    assert shape(summer) == [(0, 32), (41, 0), (45, 32), (41 + 168, 0), (45 + 168, 32)]
+    summer = composite([base, monday_peak], now=datetime(2026, 7, 5, tzinfo=UTC), hours=7 * 24)
+    assert shape(summer) == [(0, 32), (41, 0), (45, 32)]
+    later = composite([base, monday_peak], now=datetime(2026, 7, 11, tzinfo=UTC), hours=7 * 24)
+    assert shape(later) == [(0, 32), (41 + 24, 0), (45 + 24, 32)]
+
+
+def test_a_composite_longer_than_a_week_is_a_week_long_and_says_so() -> None:
+    # 10^12 s is past the year 9999: the schedule is cut before any date arithmetic.
+    base = profile(1, [(0, 16)], start=datetime(2026, 1, 1, tzinfo=UTC))
+    result = composite([base], hours=10**12 / HOUR)
+    assert result.duration_s == MAX_COMPOSITE_S == 7 * 24 * 3600
+    assert shape(result) == [(0, 16)]
 
 
 # Units

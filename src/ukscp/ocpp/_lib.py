@@ -3,7 +3,9 @@
 Routing decorators, the CALLERROR exception base, and checking a payload
 against the package's JSON schemas with a per-version table of error codes.
 The version-specific edges (:mod:`ukscp.ocpp.v16._lib`,
-:mod:`ukscp.ocpp.v201._lib`) build on this; no other module imports ``ocpp``.
+:mod:`ukscp.ocpp.v201._lib`) build on this and on :mod:`ukscp.ocpp.router`
+(what stands between the websocket and the package); no other module imports
+``ocpp``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from ocpp import exceptions as _exceptions  # type: ignore[import-untyped]
 from ocpp.messages import get_validator as _get_validator  # type: ignore[import-untyped]
 from ocpp.routing import after as _after  # type: ignore[import-untyped]
 from ocpp.routing import on as _on
+
+from ukscp.ocpp.wire_log import cut
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -88,8 +92,8 @@ def schema_error(
     ``errors_by_keyword`` maps a JSON-schema keyword (``"enum"``, ``"required"``,
     ...) to the name of the library's exception class for it; ``fallback`` is
     used for any other keyword and ``not_an_object`` for a payload that is not
-    a JSON object. Actions without a schema are left to the library (it
-    answers NotImplemented or NotSupported). ``decimal_floats`` validates as
+    a JSON object. Actions without a schema are left to the router (it
+    answers NotImplemented). ``decimal_floats`` validates as
     the library does for the few 1.6 schemas with ``multipleOf: 0.1``.
     """
     parse_float: Callable[[str], Any] = Decimal if decimal_floats else float
@@ -106,8 +110,36 @@ def schema_error(
         return None
     kind = errors_by_keyword.get(str(found.validator), fallback)
     where = "/".join(str(part) for part in found.absolute_path) or "payload"
-    # The description carries the cause only: never the message back (it may be large).
-    return error(kind, f"{action}: {where}: {found.message}")
+    # The description names the rule broken, never the value that broke it: the
+    # value may be a secret (a too long AuthorizationKey) and is logged with it.
+    return error(kind, cut(f"{action}: {where}: {_rule(found)}", _DESCRIPTION_CHARS))
+
+
+_DESCRIPTION_CHARS = 300
+_RULES: Mapping[str, str] = {
+    "type": "must be of type {}",
+    "enum": "must be one of {}",
+    "maxLength": "must be at most {} characters long",
+    "minLength": "must be at least {} characters long",
+    "maximum": "must be at most {}",
+    "minimum": "must be at least {}",
+    "exclusiveMaximum": "must be below {}",
+    "exclusiveMinimum": "must be above {}",
+    "multipleOf": "must be a multiple of {}",
+    "pattern": "must match {}",
+    "format": "must be a {}",
+    "maxItems": "must have at most {} items",
+    "minItems": "must have at least {} items",
+}
+
+
+def _rule(found: Any) -> str:
+    """The schema rule ``found`` (a jsonschema error) says was broken, without the value."""
+    keyword = str(found.validator)
+    if keyword in ("required", "additionalProperties"):
+        return str(found.message)  # names fields, not values
+    template = _RULES.get(keyword, keyword + " {}")
+    return template.format(found.validator_value)
 
 
 def checked_payload(

@@ -51,6 +51,7 @@ from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.trigger import Triggers, TriggerTarget, firmware_status_now, send_live
 from ukscp.ocpp.vendor import data_transfer_status
 from ukscp.security.firmware_install import FirmwareInstaller
+from ukscp.security.remote_targets import TargetPolicy
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 _log = logging.getLogger(__name__)
@@ -92,6 +93,8 @@ class CommonOptions:
     security_event_poll_s: float = 60.0  # a look for records written by another process
     upload_timeout_s: float = 60.0
     allow_plain_http_upload: bool | None = None  # None: where the transport allows ws://
+    # ocpp.allow_private_targets: uploads to loopback, link-local and private addresses.
+    allow_private_targets: bool = False
 
 
 class ChargePointLike(Caller, Protocol):
@@ -201,8 +204,7 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
             clock=clock,
             seclog=seclog,
             identity=transport.config.identity,
-            allow_plain_http=self._allow_plain_http_upload,
-            ca_file=lambda: self._transport.config.ca_file,
+            policy=self._upload_policy,
             notify=self._notify_log_status,
             timeout_s=options.upload_timeout_s,
         )
@@ -589,9 +591,14 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
             self._message("LogStatusNotification", status=status, request_id=request_id)
         )
 
-    def _allow_plain_http_upload(self) -> bool:
-        allowed = self._options.allow_plain_http_upload
-        return (not self._transport.config.secure) if allowed is None else allowed
+    def _upload_policy(self) -> TargetPolicy:
+        """Where GetLog may upload to, under the transport's settings now."""
+        plain = self._options.allow_plain_http_upload
+        return TargetPolicy(
+            allow_plain_http=(not self._transport.config.secure) if plain is None else plain,
+            allow_private=self._options.allow_private_targets,
+            ca_file=self._transport.config.ca_file,
+        )
 
     def _firmware_request(self, request: dict[str, Any]) -> str:
         """A firmware update request: Rejected unless a firmware installer was given."""

@@ -14,8 +14,10 @@ from typing import Any, Protocol
 from websockets.exceptions import ConnectionClosed
 
 from ukscp.ocpp._lib import OcppError, error_code
+from ukscp.ocpp.wire_log import cut
 
 _log = logging.getLogger(__name__)
+_DESCRIPTION_CHARS = 300  # the CSMS's own words about a CALLERROR, as far as they are logged
 
 
 class Caller(Protocol):
@@ -87,13 +89,17 @@ class CsmsLink:
                     return await cp.call(message, suppress=False)
                 finally:
                     self._no_call.set()
-        except (ConnectionClosed, TimeoutError):
+        except ConnectionClosed:
             raise
+        except TimeoutError:
+            # The library's message quotes the whole call, personal data and all.
+            raise TimeoutError(f"no answer to {type(message).__name__}") from None
         except OcppError as exc:
-            raise CsmsRefused(error_code(exc) or "GenericError", str(exc)) from None
+            code = error_code(exc) or "GenericError"
+            raise CsmsRefused(code, cut(str(exc), _DESCRIPTION_CHARS)) from None
         except Exception as exc:  # e.g. an error code OCPP does not define
             if type(exc).__module__.startswith("ocpp"):
-                raise CsmsRefused("GenericError", str(exc)) from None
+                raise CsmsRefused("GenericError", cut(str(exc), _DESCRIPTION_CHARS)) from None
             raise
 
     async def send_now(self, message: Any) -> Any | None:

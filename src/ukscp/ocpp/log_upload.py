@@ -1,9 +1,13 @@
-"""Uploading a log file to where the CSMS asked (OCPP GetLog), over HTTP(S).
+"""Uploading the security log to where the CSMS asked (OCPP GetLog), over HTTP(S).
 
-urllib in a worker thread keeps the event loop free and needs no extra
-dependency. HTTPS certificates are checked (system CAs, plus the CSMS's CA
-file when configured); plain HTTP only where plain ``ws://`` is allowed too.
-No proxy is taken from the environment: only the CSMS says where data goes.
+GetLog is the same in OCPP 1.6 (security whitepaper ed. 2) and 2.0.1 (N01).
+The target and the retries are bounded by :mod:`ukscp.security.remote_targets`:
+``https://`` (plain ``http://`` only where plain ``ws://`` is allowed too), no
+loopback, link-local or private address unless ``ocpp.allow_private_targets``,
+at most 5 retries at least 30 s apart. One upload at a time: a new GetLog
+cancels the one running (answered ``AcceptedCanceled``, as both versions say),
+and an upload stops at once when its client stops (the back end replaced, the
+charger stopping).
 """
 
 from __future__ import annotations
@@ -15,36 +19,23 @@ import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit
+from functools import partial
 
 from ukscp.clock import Clock
+from ukscp.security.remote_targets import (
+    RetryPlan,
+    TargetPolicy,
+    TargetRefused,
+    Transfer,
+    retry_plan,
+)
 from ukscp.security.seclog import SecurityLog
 
 _log = logging.getLogger(__name__)
 
 
 class UploadError(Exception):
-    """The upload did not succeed; the message says why."""
-
-
-def upload_scheme_problem(location: str, allow_plain_http: bool) -> str | None:
-    """Why ``location`` cannot be uploaded to, or None if it can."""
-    parts = urlsplit(location)
-    if parts.scheme == "https" and parts.hostname:
-        return None
-    if parts.scheme == "http" and parts.hostname:
-        return None if allow_plain_http else "plain http:// is not allowed (use https://)"
-    return f"unsupported location {location!r} (only http(s) uploads are supported)"
-
-
-def upload_ssl_context(ca_file: Path | None) -> ssl.SSLContext:
-    """System CAs, and ``ca_file`` if given; TLS 1.2 at least."""
-    context = ssl.create_default_context()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if ca_file is not None:
-        context.load_verify_locations(cafile=str(ca_file))
-    return context
+    """One attempt failed (worth another); the message says why."""
 
 
 def target_url(location: str, filename: str) -> str:
@@ -52,21 +43,18 @@ def target_url(location: str, filename: str) -> str:
     return location + filename if location.endswith("/") else location
 
 
-def _put(url: str, body: bytes, context: ssl.SSLContext | None, timeout_s: float) -> int:
-    opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
-    )
+def _put(transfer: Transfer, url: str, body: bytes, timeout_s: float) -> int:
     last_error: Exception | None = None
     # PUT is the natural verb for "store this file here"; some servers only take POST.
     for method in ("PUT", "POST"):
-        request = urllib.request.Request(  # noqa: S310  (scheme checked by the caller)
+        request = urllib.request.Request(  # noqa: S310  (scheme checked by the policy)
             url,
             data=body,
             method=method,
             headers={"Content-Type": "application/x-ndjson"},
         )
         try:
-            with opener.open(request, timeout=timeout_s) as response:
+            with transfer.open(request, timeout_s) as response:
                 return int(response.status)
         except urllib.error.HTTPError as exc:
             last_error = exc
@@ -78,11 +66,6 @@ def _put(url: str, body: bytes, context: ssl.SSLContext | None, timeout_s: float
     raise UploadError(str(last_error))
 
 
-async def upload(url: str, body: bytes, *, context: ssl.SSLContext | None, timeout_s: float) -> int:
-    """Send ``body`` to ``url`` (PUT, falling back to POST); the HTTP status, or UploadError."""
-    return await asyncio.to_thread(_put, url, body, context, timeout_s)
-
-
 Notify = Callable[[str, int], Awaitable[None]]
 """Sends LogStatusNotification(status, request_id), best effort."""
 
@@ -91,17 +74,16 @@ Notify = Callable[[str, int], Awaitable[None]]
 class _Request:
     request_id: int
     url: str
-    retries: int
-    retry_interval_s: int
+    plan: RetryPlan
 
 
 class LogUploads:
     """GetLog(SecurityLog): accept the request, then upload ``seclog.export_text()``.
 
     Progress goes to the CSMS as LogStatusNotification: Uploading, then
-    Uploaded or UploadFailure (after ``retries`` more attempts,
-    ``retry_interval`` seconds apart on the clock). A new request cancels a
-    running upload (answered AcceptedCanceled).
+    Uploaded or UploadFailure (after the retries the plan allows, on the clock).
+    ``policy`` gives the current target policy (the transport's settings may
+    change between requests).
     """
 
     def __init__(
@@ -110,16 +92,14 @@ class LogUploads:
         clock: Clock,
         seclog: SecurityLog,
         identity: str,
-        allow_plain_http: Callable[[], bool],
-        ca_file: Callable[[], Path | None],
+        policy: Callable[[], TargetPolicy],
         notify: Notify,
         timeout_s: float = 60.0,
     ) -> None:
         self._clock = clock
         self._seclog = seclog
         self._identity = identity
-        self._allow_plain_http = allow_plain_http
-        self._ca_file = ca_file
+        self._policy = policy
         self._notify = notify
         self._timeout_s = timeout_s
         self._pending: _Request | None = None
@@ -137,22 +117,23 @@ class LogUploads:
         """GetLog's answer: ``(status, filename)``; the upload starts with :meth:`start`."""
         if log_type != "SecurityLog":
             return "Rejected", None
-        problem = upload_scheme_problem(location, self._allow_plain_http())
+        problem = self._policy().location_problem(location)
         if problem is not None:
-            _log.warning("GetLog refused: %s", problem)
+            _log.warning("GetLog %d refused: %s", request_id, problem)
             return "Rejected", None
+        plan = retry_plan(retries, retry_interval)
+        if plan.clamped:
+            _log.info(
+                "GetLog %d: %d retries %d s apart (asked: %s retries, %s s apart)",
+                request_id, plan.retries, plan.interval_s, retries, retry_interval,
+            )
         stamp = self._clock.now().strftime("%Y%m%dT%H%M%S%z")
         filename = f"security-log-{self._identity}-{stamp}.jsonl"
         status = "Accepted"
         if self._task is not None and not self._task.done():
             self._task.cancel()
             status = "AcceptedCanceled"
-        self._pending = _Request(
-            request_id=request_id,
-            url=target_url(location, filename),
-            retries=max(0, retries or 0),
-            retry_interval_s=max(0, retry_interval or 0),
-        )
+        self._pending = _Request(request_id, target_url(location, filename), plan)
         return status, filename
 
     def start(self, request_id: int) -> asyncio.Task[None] | None:
@@ -178,15 +159,29 @@ class LogUploads:
     async def _upload(self, pending: _Request) -> None:
         await self._notify("Uploading", pending.request_id)
         body = self._seclog.export_text().encode("utf-8")
-        https = pending.url.startswith("https:")
-        context = upload_ssl_context(self._ca_file()) if https else None
-        for attempt in range(pending.retries + 1):
+        attempts = pending.plan.retries + 1
+        for attempt in range(1, attempts + 1):
             try:
-                await upload(pending.url, body, context=context, timeout_s=self._timeout_s)
+                transfer = Transfer(self._policy())
+            except (OSError, ssl.SSLError) as exc:
+                _log.error("security log upload %d: the CA file cannot be used: %s",
+                           pending.request_id, exc)
+                break
+            try:
+                await transfer.run(partial(_put, transfer, pending.url, body, self._timeout_s))
+            except TargetRefused as exc:
+                _log.warning("security log upload %d refused: %s", pending.request_id, exc)
+                break
             except UploadError as exc:
-                _log.warning("security log upload %d failed: %s", attempt + 1, exc)
-                if attempt < pending.retries:
-                    await self._clock.sleep(pending.retry_interval_s)
+                # The last failure is the one worth a warning; the others are expected.
+                level = logging.WARNING if attempt == attempts else logging.INFO
+                _log.log(
+                    level,
+                    "security log upload %d, attempt %d of %d failed: %s",
+                    pending.request_id, attempt, attempts, exc,
+                )
+                if attempt < attempts:
+                    await self._clock.sleep(pending.plan.interval_s)
                 continue
             await self._notify("Uploaded", pending.request_id)
             return

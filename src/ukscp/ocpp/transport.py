@@ -39,9 +39,12 @@ from websockets.typing import Subprotocol
 from ukscp.clock import Clock
 from ukscp.config import OcppSettings
 from ukscp.files import write_atomically
+from ukscp.ocpp.wire_log import WebsocketLog
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 _log = logging.getLogger(__name__)
+# websockets logs the handshake's headers (Basic auth among them) and frames at DEBUG.
+_websocket_log = WebsocketLog(logging.getLogger("websockets.client"), {})
 
 OcppVersion = Literal["1.6", "2.0.1"]
 
@@ -412,6 +415,7 @@ class CsmsTransport:
                 # A CSMS that stops answering must not hold a shutdown or reconnection long.
                 close_timeout=2.0,
                 compression=None,
+                logger=_websocket_log,
             )
         except Exception as exc:
             raise classify(exc) from None

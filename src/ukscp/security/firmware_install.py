@@ -26,8 +26,16 @@ is sent as soon as a client attaches: ``InstallVerificationFailed`` or
 ``InstallationFailed``.
 
 Every wait is on the :class:`~ukscp.clock.Clock`. The download runs on a worker
-thread (urllib), capped in size, with a socket timeout, no proxy from the
-environment, and never from ``https://`` down to ``http://`` by a redirect.
+thread (urllib), capped in size, with a socket timeout, under the target policy
+of :mod:`~ukscp.security.remote_targets`: no proxy from the environment, never
+from ``https://`` down to ``http://`` by a redirect, no loopback, link-local or
+private address (unless ``ocpp.allow_private_targets``), the CSMS's ``retries``
+clamped to 0..5 and ``retryInterval`` to 30 s..1 h. A refused target is final
+(``DownloadFailed`` at once, logged once). One request at a time: a new one
+cancels the one running (``AcceptedCanceled``, OCPP 2.0.1 L01.FR.24 and the 1.6
+security whitepaper's SignedUpdateFirmware alike) unless it is past the point of
+installing; a cancelled download stops at once, as it does when the client that
+started it stops.
 
 Security events (OCPP 1.6 Security Whitepaper ed. 2 and OCPP 2.0.1 block L both
 require them to reach the CSMS): ``InvalidFirmwareSigningCertificate`` and
@@ -43,15 +51,14 @@ import hashlib
 import logging
 import os
 import ssl
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
-from http.client import HTTPMessage
+from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from ukscp.clock import Alarm, Clock
@@ -72,14 +79,13 @@ from ukscp.security.firmware import (
     version_verdict,
 )
 from ukscp.security.firmware_slots import FirmwareSlots, SlotOrigin, SlotPointer
+from ukscp.security.remote_targets import TargetPolicy, TargetRefused, Transfer, retry_plan
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 _log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # a ukscp wheel is well under 1 MiB
 DEFAULT_TIMEOUT_S = 30.0  # real seconds a socket may stay silent
-DEFAULT_RETRIES = 2  # when the request leaves it to the charger
-DEFAULT_RETRY_INTERVAL_S = 60
 SESSION_POLL_S = 30.0  # how often the wait for the session's end looks again
 _CHUNK = 1 << 16
 
@@ -138,69 +144,24 @@ class DownloadError(Exception):
 # -- downloading ----------------------------------------------------------------------
 
 
-def scheme_problem(location: str, allow_plain_http: bool) -> str | None:
-    """Why firmware cannot be fetched from ``location``, or None if it can."""
-    parts = urlsplit(location)
-    if parts.scheme == "https" and parts.hostname:
-        return None
-    if parts.scheme == "http" and parts.hostname:
-        return None if allow_plain_http else "plain http:// is not allowed here (use https://)"
-    return f"unsupported location {location!r} (only http(s) downloads are supported)"
-
-
 def wheel_name(location: str) -> str:
     """The file name the location ends in (query and fragment ignored)."""
     return PurePosixPath(unquote(urlsplit(location).path)).name
 
 
-class _SameRules(urllib.request.HTTPRedirectHandler):
-    """Follow a redirect only to where the request itself could have gone."""
-
-    def __init__(self, allow_plain_http: bool) -> None:
-        self._allow_plain_http = allow_plain_http
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: HTTPMessage,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        problem = scheme_problem(newurl, self._allow_plain_http)
-        if problem is not None:
-            raise DownloadError(f"redirected to {newurl!r}: {problem}")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
 def _fetch(
-    url: str,
-    dest: Path,
-    *,
-    allow_plain_http: bool,
-    context: ssl.SSLContext | None,
-    max_bytes: int,
-    timeout_s: float,
-    cancelled: threading.Event,
+    transfer: Transfer, url: str, dest: Path, max_bytes: int, timeout_s: float
 ) -> tuple[bytes, int]:
     """Download ``url`` into ``dest``; its SHA-256 digest and size, or DownloadError."""
-    opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({}),
-        urllib.request.HTTPSHandler(context=context),
-        _SameRules(allow_plain_http),
-    )
     request = urllib.request.Request(url, headers={"Accept": "*/*"})  # noqa: S310  (checked)
     sha = hashlib.sha256()
     total = 0
     try:
-        with opener.open(request, timeout=timeout_s) as response, dest.open("wb") as out:
+        with transfer.open(request, timeout_s) as response, dest.open("wb") as out:
             length = response.headers.get("Content-Length")
             if length is not None and length.isdigit() and int(length) > max_bytes:
                 raise DownloadError(f"the file is {length} bytes, over the {max_bytes} allowed")
             while chunk := response.read(_CHUNK):
-                if cancelled.is_set():
-                    raise DownloadError("cancelled")
                 total += len(chunk)
                 if total > max_bytes:
                     raise DownloadError(f"the file is over the {max_bytes} bytes allowed")
@@ -219,15 +180,6 @@ def _fetch(
     return sha.digest(), total
 
 
-def download_ssl_context(ca_file: Path | None) -> ssl.SSLContext:
-    """System CAs, and ``ca_file`` if given; TLS 1.2 at least."""
-    context = ssl.create_default_context()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if ca_file is not None:
-        context.load_verify_locations(cafile=str(ca_file))
-    return context
-
-
 # -- the installer --------------------------------------------------------------------
 
 
@@ -244,6 +196,7 @@ class FirmwareInstaller:
         running_version: str,
         bus: EventBus | None = None,
         allow_plain_http: bool = False,
+        allow_private_targets: bool = False,
         ca_file: Path | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -255,8 +208,9 @@ class FirmwareInstaller:
         self._slots = slots
         self._root_ca_file = root_ca_file
         self._running = running_version
-        self._allow_plain_http = allow_plain_http
-        self._ca_file = ca_file
+        self._targets = TargetPolicy(
+            allow_plain_http=allow_plain_http, allow_private=allow_private_targets, ca_file=ca_file
+        )
         self._max_bytes = max_bytes
         self._timeout_s = timeout_s
         self._session_poll_s = session_poll_s
@@ -348,7 +302,7 @@ class FirmwareInstaller:
         manufacturer root is answered ``InvalidCertificate`` and recorded as an
         ``InvalidFirmwareSigningCertificate`` security event.
         """
-        problem = scheme_problem(request.location, self._allow_plain_http)
+        problem = self._targets.location_problem(request.location)
         if problem is None and not wheel_name(request.location).endswith(".whl"):
             problem = f"{request.location!r} does not name a wheel (.whl) file"
         if problem is not None:
@@ -518,40 +472,36 @@ class FirmwareInstaller:
     async def _download(
         self, request: FirmwareRequest, dest: Path
     ) -> tuple[bytes, int] | DownloadError:
-        retries = DEFAULT_RETRIES if request.retries is None else max(0, request.retries)
-        interval = (
-            DEFAULT_RETRY_INTERVAL_S
-            if request.retry_interval_s is None
-            else max(0, request.retry_interval_s)
-        )
-        https = request.location.startswith("https:")
-        try:
-            context = download_ssl_context(self._ca_file) if https else None
-        except (OSError, ssl.SSLError) as exc:
-            return DownloadError(f"the CA file cannot be used: {exc}")
+        plan = retry_plan(request.retries, request.retry_interval_s)
+        if plan.clamped:
+            _log.info(
+                "firmware request %d: %d retries %d s apart (asked: %s retries, %s s apart)",
+                request.request_id, plan.retries, plan.interval_s,
+                request.retries, request.retry_interval_s,
+            )
         failure = DownloadError("not attempted")
-        for attempt in range(retries + 1):
-            cancelled = threading.Event()
+        attempts = plan.retries + 1
+        for attempt in range(1, attempts + 1):
             try:
-                return await asyncio.to_thread(
-                    _fetch,
-                    request.location,
-                    dest,
-                    allow_plain_http=self._allow_plain_http,
-                    context=context,
-                    max_bytes=self._max_bytes,
-                    timeout_s=self._timeout_s,
-                    cancelled=cancelled,
-                )
+                transfer = Transfer(self._targets)
+            except (OSError, ssl.SSLError) as exc:
+                failure = DownloadError(f"the CA file cannot be used: {exc}")
+                break
+            fetch = partial(_fetch, transfer, request.location, dest, self._max_bytes,
+                            self._timeout_s)
+            try:
+                return await transfer.run(fetch)
+            except TargetRefused as exc:
+                failure = DownloadError(f"refused: {exc}")  # final: logged once, with the status
+                break
             except DownloadError as exc:
                 failure = exc
-                _log.warning(
-                    "firmware download attempt %d of %d failed: %s", attempt + 1, retries + 1, exc
-                )
-            finally:
-                cancelled.set()  # a cancelled wait leaves the thread to stop at its next chunk
-            if attempt < retries:
-                await self._clock.sleep(interval)
+                # The last failure is worth a warning (with the status); the others are expected.
+                if attempt < attempts:
+                    _log.info("firmware download attempt %d of %d failed: %s",
+                              attempt, attempts, exc)
+            if attempt < attempts:
+                await self._clock.sleep(plan.interval_s)
         with contextlib.suppress(OSError):
             await asyncio.to_thread(dest.unlink)
         return failure

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TypeVar
 
+from ukscp.ocpp.smart_charging.caps import MAX_PERIODS, MAX_STACK_LEVEL
 from ukscp.ocpp.smart_charging.model import (
     ChargingSchedule,
     CompositeSchedule,
@@ -174,6 +175,11 @@ def read_periods(
         raise ProfileError(
             f"{schedule.name('chargingSchedulePeriod')} must have at least one period"
         )
+    if len(items) > MAX_PERIODS:
+        raise ProfileError(
+            f"{schedule.name('chargingSchedulePeriod')} has {len(items)} periods: this charger "
+            f"takes at most {MAX_PERIODS} per schedule"
+        )
     periods: list[SchedulePeriod] = []
     for index, item in enumerate(items):
         path = f"{schedule.name('chargingSchedulePeriod')}[{index}]"
@@ -267,6 +273,11 @@ def check_common(profile: Reader, stack_level: int) -> None:
     """Rules on the profile object that do not depend on the version."""
     if stack_level < 0:
         raise ProfileError(f"{profile.name('stackLevel')} must be >= 0, got {stack_level}")
+    if stack_level > MAX_STACK_LEVEL:
+        raise ProfileError(
+            f"{profile.name('stackLevel')} must be at most {MAX_STACK_LEVEL} on this charger, "
+            f"got {stack_level}"
+        )
     valid_from = profile.opt_datetime("validFrom")
     valid_to = profile.opt_datetime("validTo")
     if valid_from is not None and valid_to is not None and valid_to <= valid_from:

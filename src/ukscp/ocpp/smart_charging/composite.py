@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ukscp.limits.limit import Limit, LimitSource
+from ukscp.ocpp.smart_charging.caps import MAX_COMPOSITE_S
 from ukscp.ocpp.smart_charging.model import (
     ChargingProfile,
     CompositePeriod,
@@ -212,13 +213,16 @@ def composite_schedule(
 ) -> CompositeSchedule:
     """The composite schedule from ``now`` for ``duration_s`` seconds (GetCompositeSchedule).
 
-    ``transaction`` is (id, started_at) of the transaction on the connector, or
-    None. Relative profiles start with it; with none, they start at ``now``
-    (what would happen if a transaction started now). Adjacent periods with the
-    same limit and phases are merged. See the module docstring for the rules.
+    At most :data:`~.caps.MAX_COMPOSITE_S` (a week): a longer one is cut to it,
+    and its ``duration_s`` says so. ``transaction`` is (id, started_at) of the
+    transaction on the connector, or None. Relative profiles start with it;
+    with none, they start at ``now`` (what would happen if a transaction
+    started now). Adjacent periods with the same limit and phases are merged.
+    See the module docstring for the rules.
     """
     if duration_s <= 0:
         raise ValueError(f"duration_s must be > 0, got {duration_s!r}")
+    duration_s = min(duration_s, MAX_COMPOSITE_S)
     query = _query(connector_id, transaction, RateUnit(unit), voltage_v, phases)
     start = _utc(now)
     end = start + timedelta(seconds=duration_s)

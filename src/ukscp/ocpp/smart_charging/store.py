@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from ukscp.ocpp.smart_charging.caps import MAX_PROFILES
 from ukscp.ocpp.smart_charging.model import ChargingProfile, ProfileError, Purpose
 from ukscp.ocpp.smart_charging.placement import BEGINNING, END
 
@@ -58,7 +59,8 @@ class ProfileSet:
         TxProfile without transactionId (or a RemoteStart profile) is bound to
         it here. A profile with the same id is replaced (1.6 §5.16, 2.0.1
         K01.FR.05); see :class:`SameLevel` for one with the same stack level.
-        Profiles that expired by ``now`` are dropped on the way.
+        Profiles that expired by ``now`` are dropped on the way. A profile that
+        would make more than :data:`~.caps.MAX_PROFILES` installed is refused.
 
         Raises :class:`ProfileError` when OCPP requires a rejection.
         """
@@ -77,6 +79,11 @@ class ProfileSet:
                         f"{held.describe()} for the same purpose and validity period"
                     )
             kept.append(held)
+        if len(kept) >= MAX_PROFILES:
+            raise ProfileError(
+                f"this charger holds at most {MAX_PROFILES} charging profiles and has "
+                f"{len(kept)}: clear one first"
+            )
         kept.append(profile)
         return ProfileSet(tuple(sorted(kept, key=lambda p: p.id)))
 

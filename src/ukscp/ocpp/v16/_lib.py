@@ -17,8 +17,18 @@ from typing import Any
 from ocpp.v16 import ChargePoint as _ChargePoint  # type: ignore[import-untyped]
 from ocpp.v16 import call as _call
 from ocpp.v16 import call_result as _call_result
+from ocpp.v16.enums import Action as _Action  # type: ignore[import-untyped]
 
-from ukscp.ocpp._lib import CONSTRAINT_ERRORS, OcppError, after, error, error_code, on, schema_error
+from ukscp.ocpp._lib import (
+    CONSTRAINT_ERRORS,
+    OcppError,
+    after,
+    error,
+    error_code,
+    on,
+    schema_error,
+)
+from ukscp.ocpp.router import FrameErrors, GuardedRouter
 
 __all__ = [
     "OCPP_VERSION",
@@ -33,8 +43,22 @@ __all__ = [
     "result",
 ]
 
-ChargePointBase: Any = _ChargePoint
-"""``ocpp.v16.ChargePoint``: the library's message router for one connection."""
+
+class _Router(GuardedRouter, _ChargePoint):  # type: ignore[misc]  # the library is untyped
+    """``ocpp.v16.ChargePoint`` behind the frame checks: one connection's message router.
+
+    OCPP-J 1.6 (section 4.2.3) has ``FormationViolation`` for a malformed frame and
+    no code for a frame whose message id cannot be read: that one is not answered.
+    """
+
+    frame_errors = FrameErrors(
+        format="FormationViolation", unknown_type="FormationViolation", unreadable=None
+    )
+    known_actions = frozenset(action.value for action in _Action)
+
+
+ChargePointBase: Any = _Router
+"""The message router a connection's charge point subclasses (untyped, as the library is)."""
 
 OCPP_VERSION = "1.6"
 # The library validates these with decimal floats (their schemas use multipleOf 0.1);
@@ -64,8 +88,8 @@ def result(action: str, **fields: Any) -> Any:
 def payload_error(action: str, payload: Any) -> Exception | None:
     """The OCPP 1.6J CALLERROR for a request payload the schema refuses, or None if valid.
 
-    Actions without a schema (unknown to 1.6) are left to the library, which
-    answers NotImplemented or NotSupported.
+    Actions without a schema (unknown to 1.6) are left to the router, which
+    answers NotImplemented.
     """
     return schema_error(
         OCPP_VERSION,

@@ -17,6 +17,7 @@ from typing import Any
 
 from ukscp.ocpp.meter_values import DEFAULT_MEASURANDS, parse_measurands
 from ukscp.ocpp.port import KeyValueStore
+from ukscp.ocpp.smart_charging.caps import MAX_PERIODS, MAX_PROFILES, MAX_STACK_LEVEL
 from ukscp.ocpp.value_checks import measurand_list, whole_number
 
 ACCEPTED = "Accepted"
@@ -95,6 +96,11 @@ KEYS: tuple[KeyDef, ...] = (
     KeyDef("ConnectorPhaseRotation", "0.Unknown"),
     KeyDef("GetConfigurationMaxKeys", "100"),
     KeyDef("ResetRetries", "0"),
+    # Smart charging (section 9.4): what SetChargingProfile is held to.
+    KeyDef("ChargeProfileMaxStackLevel", str(MAX_STACK_LEVEL)),
+    KeyDef("ChargingScheduleAllowedChargingRateUnit", "Current,Power"),
+    KeyDef("ChargingScheduleMaxPeriods", str(MAX_PERIODS)),
+    KeyDef("MaxChargingProfilesInstalled", str(MAX_PROFILES)),
 )
 
 

@@ -19,13 +19,32 @@ from typing import Any
 from ocpp.v201 import ChargePoint as _ChargePoint  # type: ignore[import-untyped]
 from ocpp.v201 import call as _call
 from ocpp.v201 import call_result as _call_result
+from ocpp.v201.enums import Action as _Action  # type: ignore[import-untyped]
 
 from ukscp.ocpp._lib import CONSTRAINT_ERRORS, schema_error
+from ukscp.ocpp.router import FrameErrors, GuardedRouter
 
 OCPP_VERSION = "2.0.1"
 
-ChargePointBase: Any = _ChargePoint
-"""``ocpp.v201.ChargePoint``: the library's message router for one connection."""
+
+class _Router(GuardedRouter, _ChargePoint):  # type: ignore[misc]  # the library is untyped
+    """``ocpp.v201.ChargePoint`` behind the frame checks: one connection's message router.
+
+    OCPP-J 2.0.1 part 4: ``FormatViolation`` for a malformed frame,
+    ``MessageTypeNotSupported`` for an unknown message type (section 4.4) and
+    ``RpcFrameworkError`` with message id ``"-1"`` when the id cannot be read.
+    """
+
+    frame_errors = FrameErrors(
+        format="FormatViolation",
+        unknown_type="MessageTypeNotSupported",
+        unreadable="RpcFrameworkError",
+    )
+    known_actions = frozenset(action.value for action in _Action)
+
+
+ChargePointBase: Any = _Router
+"""The message router a connection's charge point subclasses (untyped, as the library is)."""
 
 # JSON-schema keyword -> OCPP-J 2.0.1 error code.
 _ERROR_BY_KEYWORD: dict[str, str] = {

@@ -9,8 +9,8 @@ reset) starts from an ``@after`` hook, once the answer is sent.
 
 Payloads the 2.0.1 schemas refuse are answered with OCPP-J 2.0.1's CALLERROR
 codes (:func:`~ukscp.ocpp.v201._lib.payload_error`) before any handler runs;
-an action this charger does not handle gets NotImplemented (a 2.0.1 action)
-or NotSupported (anything else) from the library.
+an action this charger does not handle gets NotSupported (a 2.0.1 action)
+or NotImplemented (anything else) from the router (:mod:`ukscp.ocpp.router`).
 """
 
 from __future__ import annotations

@@ -58,6 +58,7 @@ from ukscp.ocpp.meter_values import (
 from ukscp.ocpp.port import ChargerPort, ChargerSnapshot, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue, QueuedMessage
 from ukscp.ocpp.sender import QueueSender
+from ukscp.ocpp.smart_charging.caps import MAX_PROFILES
 from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.trigger import READING_CONTEXT, Triggerable, TriggerTarget, send_live
 from ukscp.ocpp.v201 import device_model as dm
@@ -681,7 +682,19 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
     # ================================================================== device model hooks
 
     def _external_variables(self) -> list[ExternalVariable]:
+        smart = self._smart
+        profiles = [] if smart is None else [
+            # How many profiles are installed; at most maxLimit (what SetChargingProfile holds to).
+            ExternalVariable(
+                dm.PROFILE_ENTRIES,
+                get=lambda: str(len(smart.profiles)),
+                set=None,
+                data_type="integer",
+                max_limit=MAX_PROFILES,
+            )
+        ]
         return [
+            *profiles,
             # Never lowered over OCPP (A02; DESIGN section 5).
             ExternalVariable(
                 dm.SECURITY_PROFILE,

@@ -20,6 +20,7 @@ from typing import Any
 
 from ukscp.ocpp.meter_values import DEFAULT_MEASURANDS, parse_measurands
 from ukscp.ocpp.port import KeyValueStore
+from ukscp.ocpp.smart_charging.caps import MAX_PERIODS, MAX_STACK_LEVEL
 from ukscp.ocpp.value_checks import measurand_list, whole_number
 
 ACCEPTED = "Accepted"
@@ -33,6 +34,7 @@ SAMPLED_DATA = "SampledDataCtrlr"
 ALIGNED_DATA = "AlignedDataCtrlr"
 SECURITY = "SecurityCtrlr"
 TX = "TxCtrlr"
+SMART_CHARGING = "SmartChargingCtrlr"
 UK_RANDOM_DELAY = "UkRandomDelayCtrlr"
 """Our vendor component for regulation 11's remotely settable maximum delay."""
 
@@ -63,6 +65,7 @@ EV_CONNECTION_TIMEOUT = Name(TX, "EVConnectionTimeOut")
 SECURITY_PROFILE = Name(SECURITY, "SecurityProfile")
 BASIC_AUTH_PASSWORD = Name(SECURITY, "BasicAuthPassword")
 RANDOM_DELAY_MAX = Name(UK_RANDOM_DELAY, "MaxDuration")
+PROFILE_ENTRIES = Name(SMART_CHARGING, "Entries", "ChargingProfiles")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,7 @@ class ExternalVariable:
     set: Callable[[str], str] | None
     data_type: str = "string"
     unit: str | None = None
+    max_limit: int | None = None  # reported as its variableCharacteristics.maxLimit
 
 
 VARIABLES: tuple[Variable, ...] = (
@@ -113,10 +117,11 @@ VARIABLES: tuple[Variable, ...] = (
     # No authorization cache: ClearCache is Rejected (a home charger has no card reader).
     Variable(Name("AuthCacheCtrlr", "Available"), "false", data_type="boolean"),
     Variable(Name("AuthCacheCtrlr", "Enabled"), "false", data_type="boolean"),
-    Variable(Name("SmartChargingCtrlr", "Enabled"), "true", data_type="boolean"),
-    Variable(Name("SmartChargingCtrlr", "RateUnit"), "A,W", data_type="MemberList"),
-    Variable(Name("SmartChargingCtrlr", "PeriodsPerSchedule"), "1024", data_type="integer"),
-    Variable(Name("SmartChargingCtrlr", "ProfileStackLevel"), "1000", data_type="integer"),
+    Variable(Name(SMART_CHARGING, "Enabled"), "true", data_type="boolean"),
+    Variable(Name(SMART_CHARGING, "RateUnit"), "A,W", data_type="MemberList"),
+    # What SetChargingProfile is held to (the Entries of ChargingProfiles come from the client).
+    Variable(Name(SMART_CHARGING, "PeriodsPerSchedule"), str(MAX_PERIODS), data_type="integer"),
+    Variable(Name(SMART_CHARGING, "ProfileStackLevel"), str(MAX_STACK_LEVEL), data_type="integer"),
     Variable(Name("DeviceDataCtrlr", "ItemsPerMessage", "GetVariables"), "100", None, "integer"),
     Variable(Name("DeviceDataCtrlr", "ItemsPerMessage", "SetVariables"), "100", None, "integer"),
 )
@@ -131,6 +136,7 @@ class Entry:
     mutability: str  # ReadOnly, ReadWrite, WriteOnly
     data_type: str
     unit: str | None
+    max_limit: int | None = None
 
 
 class DeviceModel:
@@ -224,7 +230,14 @@ class DeviceModel:
             else:
                 mutability = "ReadOnly" if external.set is None else "ReadWrite"
                 value = external.get()
-            yield Entry(external.name, value, mutability, external.data_type, external.unit)
+            yield Entry(
+                external.name,
+                value,
+                mutability,
+                external.data_type,
+                external.unit,
+                external.max_limit,
+            )
 
     # -- internals -----------------------------------------------------------------------
 

@@ -73,6 +73,8 @@ def base_report(entries: Iterable[Entry]) -> list[dict[str, Any]]:
         }
         if entry.unit is not None:
             characteristics["unit"] = entry.unit
+        if entry.max_limit is not None:
+            characteristics["max_limit"] = entry.max_limit
         data.append(
             {
                 "component": {"name": entry.name.component},
