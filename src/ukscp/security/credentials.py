@@ -401,14 +401,19 @@ class OwnerAccounts:
         self._lock = threading.RLock()
         self._db = open_database(path, _SCHEMA)
         self._dummy_hash: str | None = None
+        self._setup_done = False
 
     # -- setup --
 
     @property
     def setup_done(self) -> bool:
         """Whether an owner account exists."""
-        with self._lock:
-            return self._db.execute("SELECT 1 FROM accounts LIMIT 1").fetchone() is not None
+        # Asked on every request; accounts are never deleted, so once true it stays true.
+        if not self._setup_done:
+            with self._lock:
+                found = self._db.execute("SELECT 1 FROM accounts LIMIT 1").fetchone()
+            self._setup_done = found is not None
+        return self._setup_done
 
     def prepare_setup(self, setup_code_file: SetupCodeFile) -> str | None:
         """At start: the setup code to show, or None when setup is done.
