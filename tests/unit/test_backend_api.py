@@ -75,6 +75,11 @@ async def test_a_ca_certificate_is_kept_for_the_new_back_end(api: httpx.AsyncCli
         ({"identity": "CP:1"}, "must not contain ':'"),
         ({"version": "2.1"}, "version"),
         ({"colour": "red"}, "colour"),
+        ({"security_profile": True}, "whole number 1, 2 or 3"),
+        ({"security_profile": 3.0}, "whole number 1, 2 or 3"),
+        ({"security_profile": "2"}, "whole number 1, 2 or 3"),
+        ({"enabled": "yes"}, "enabled"),
+        ({"enabled": 1}, "enabled"),
     ],
 )
 async def test_a_choice_that_cannot_work_is_refused_in_words_and_changes_nothing(

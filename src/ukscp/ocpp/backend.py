@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cryptography import x509
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, field_validator
 
 from ukscp.config import OcppSettings
 from ukscp.files import write_atomically
@@ -68,7 +68,9 @@ class BackendChoice(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = Field(True, description="Connect to this back end (false: no back end).")
+    enabled: StrictBool = Field(
+        True, description="Connect to this back end (false: no back end)."
+    )
     version: Literal["1.6", "2.0.1"] = Field("1.6", description="OCPP version it speaks.")
     url: str = Field(description="Its websocket URL, wss://host/path.")
     identity: str = Field(min_length=1, max_length=48, description="This charger's id there.")
@@ -79,6 +81,14 @@ class BackendChoice(BaseModel):
     ca_certificate: str | None = Field(
         None, description="PEM certificate of the CA that signs the back end's certificate."
     )
+
+    @field_validator("security_profile", mode="before")
+    @classmethod
+    def _whole_profile_number(cls, value: object) -> object:
+        # A Literal of ints takes true as 1 and 3.0 as 3: a profile is a JSON integer.
+        if type(value) is not int:
+            raise ValueError("must be the whole number 1, 2 or 3")
+        return value
 
     @field_validator("authorization_key")
     @classmethod
