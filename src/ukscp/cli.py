@@ -209,7 +209,8 @@ def owner_unlock(config: ConfigOption = None, data_dir: DataDirOption = None) ->
     finally:
         accounts.close()
         seclog.close()
-    typer.echo(f"login lockouts cleared ({cleared} counters): the owner can log in again")
+    counters = "1 counter" if cleared == 1 else f"{cleared} counters"
+    typer.echo(f"login lockouts cleared ({counters}): the owner can log in again")
 
 
 seclog_cli = typer.Typer(help="The tamper-evident security log.", no_args_is_help=True)
