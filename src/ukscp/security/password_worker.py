@@ -25,15 +25,18 @@ T = TypeVar("T")
 # One thread: the charger's loop keeps the other core of a 2-core board.
 DEFAULT_THREADS = 1
 DEFAULT_QUEUE = 8
-LOWEST_PRIORITY = 19  # nice
+# Below the event loop (nice 0: about a tenth of its CPU share when both want a core),
+# not at the bottom: at nice 19 any busy neighbour on the board, a home-automation
+# service say, left the owner's own login waiting for seconds.
+BELOW_THE_LOOP = 10  # nice
 
 
-def _lowest_priority() -> None:
+def _below_the_loop() -> None:
     # On Linux a thread has its own nice value (setpriority with its thread id);
     # elsewhere the same call would lower the whole process, charging included.
     if sys.platform == "linux":
         with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOWEST_PRIORITY)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BELOW_THE_LOOP)
 
 
 class PasswordWorkerBusy(Exception):
@@ -45,7 +48,7 @@ class PasswordWorker:
 
     def __init__(self, threads: int = DEFAULT_THREADS, queue: int = DEFAULT_QUEUE) -> None:
         self._executor = ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix="password", initializer=_lowest_priority
+            max_workers=threads, thread_name_prefix="password", initializer=_below_the_loop
         )
         # Released when the call ends in its thread, not when its caller stops waiting:
         # a caller that gives up does not free a place that is still taken.
