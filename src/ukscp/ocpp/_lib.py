@@ -19,7 +19,12 @@ from typing import Any, TypeVar, cast
 
 from jsonschema.exceptions import best_match  # type: ignore[import-untyped]
 from ocpp import exceptions as _exceptions  # type: ignore[import-untyped]
+from ocpp.charge_point import camel_to_snake_case as _camel_to_snake_case  # type: ignore[import-untyped]
+from ocpp.charge_point import remove_nones as _remove_nones
+from ocpp.charge_point import serialize_as_dict as _serialize_as_dict
+from ocpp.charge_point import snake_to_camel_case as _snake_to_camel_case
 from ocpp.messages import get_validator as _get_validator  # type: ignore[import-untyped]
+from ocpp.messages import validate_payload as _validate_payload
 from ocpp.routing import after as _after  # type: ignore[import-untyped]
 from ocpp.routing import on as _on
 
@@ -161,3 +166,18 @@ def checked_payload(
         _log.warning("refused %s from the CSMS: %s", action, problem)
         raise problem
     return copy.deepcopy(payload) if isinstance(payload, dict) else {}
+
+
+def snake_case(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """``payload`` with snake_case names at every depth, as the library's messages spell them."""
+    return cast(dict[str, Any], _camel_to_snake_case(dict(payload)))
+
+
+def answer_payload(answer: Any) -> dict[str, Any]:
+    """A ``call_result`` message as its wire payload: camelCase names, unset fields left out."""
+    return cast(dict[str, Any], _snake_to_camel_case(_remove_nones(_serialize_as_dict(answer))))
+
+
+async def validate_answer(response: Any, version: str) -> None:
+    """Check an answer against ``version``'s schema (the library's CALLERROR if it fails)."""
+    await _validate_payload(response, version)

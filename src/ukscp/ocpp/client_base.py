@@ -37,19 +37,21 @@ from ukscp.events import (
     SessionEnded,
     SessionStarted,
 )
+from ukscp.ocpp import authorization, vendor
 from ukscp.ocpp.availability import Availability
 from ukscp.ocpp.firmware import FirmwareUpdates
 from ukscp.ocpp.link import Caller, CsmsLink, CsmsRefused
-from ukscp.ocpp.log_upload import LogUploads
+from ukscp.ocpp.logs import routes as logs
+from ukscp.ocpp.logs.upload import LogUploads
 from ukscp.ocpp.loops import clock_aligned, every, register, report_status
 from ukscp.ocpp.port import ChargerPort, ChargerSnapshot, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue
+from ukscp.ocpp.routes import Result, Route
 from ukscp.ocpp.security_keys import SecurityKeys
 from ukscp.ocpp.sender import QueueSender
 from ukscp.ocpp.transactions import StoredTransaction, TransactionRecord
 from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.trigger import Triggers, TriggerTarget, firmware_status_now, send_live
-from ukscp.ocpp.vendor import data_transfer_status
 from ukscp.security.firmware_install import FirmwareInstaller
 from ukscp.security.remote_targets import TargetPolicy
 from ukscp.security.seclog import SecurityEventType, SecurityLog
@@ -552,39 +554,17 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
         async with self._link.idle():
             await self._transport.reconnect()
 
-    # ================================================================== ClearCache, DataTransfer
+    # ================================================================== routes
 
-    def clear_cache(self) -> str:
-        """ClearCache: Rejected, for there is no authorization cache to clear.
-
-        A home charger has no card reader: its sessions are the owner's own or
-        started by the CSMS, so it keeps no cache of id tags: 1.6 reports
-        AuthorizationCacheEnabled false, 2.0.1 AuthCacheCtrlr Available and
-        Enabled false (1.6 section 5.4 and 2.0.1 C11: Rejected when the cache
-        cannot be cleared).
-        """
-        return _REJECTED
-
-    def data_transfer(self, vendor_id: str) -> str:
-        """DataTransfer of the CSMS: see :mod:`ukscp.ocpp.vendor`."""
-        return data_transfer_status(vendor_id)
+    def _shared_routes(self, result: Result) -> list[Route]:
+        """The routes both versions answer alike, with the version's ``result`` builder."""
+        return [
+            *authorization.routes(result),
+            *vendor.routes(result),
+            *logs.routes(self._uploads, result, self._background.adopt),
+        ]
 
     # ================================================================== GetLog and firmware
-
-    def get_log(
-        self,
-        log_type: str,
-        request_id: int,
-        remote_location: str,
-        retries: int | None,
-        retry_interval: int | None,
-    ) -> tuple[str, str | None]:
-        """Accept a SecurityLog upload to an http(s) location."""
-        return self._uploads.accept(log_type, request_id, remote_location, retries, retry_interval)
-
-    def after_get_log(self, request_id: int) -> None:
-        """Start the upload accepted by :meth:`get_log`."""
-        self._background.adopt(self._uploads.start(request_id))
 
     async def _notify_log_status(self, status: str, request_id: int) -> None:
         await self._link.send_now(

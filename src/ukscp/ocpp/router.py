@@ -1,7 +1,8 @@
-"""What stands between the websocket and the ``ocpp`` package in each connection's router.
+"""Each connection's message router: route tables, and what stands before the ``ocpp`` package.
 
 :class:`GuardedRouter` is mixed in before the package's ``ChargePoint`` by each
-version's edge (:mod:`ukscp.ocpp.v16._lib`, :mod:`ukscp.ocpp.v201._lib`):
+version's edge (:mod:`ukscp.ocpp.v16._lib`, :mod:`ukscp.ocpp.v201._lib`), which
+is built with the version's joined route tables (:mod:`ukscp.ocpp.routes`):
 
 * every frame is checked by :func:`~ukscp.ocpp.frames.check_frame` (size,
   depth, numbers, shape) before the package parses it; a refused CALL is
@@ -14,6 +15,10 @@ version's edge (:mod:`ukscp.ocpp.v16._lib`, :mod:`ukscp.ocpp.v201._lib`):
   the version knows the action ("recognized but not supported"),
   ``NotImplemented`` when it does not ("not known by receiver"). The package
   maps the two the other way round;
+* a request is checked against the version's schema (answered with the
+  version's CALLERROR codes if refused) and handed to its route as a
+  :class:`~ukscp.ocpp.routes.Call`; the package serialises and checks the
+  answer, and the route's ``after`` runs once it is sent;
 * the package logs through :class:`~ukscp.ocpp.wire_log.FrameLog`: DEBUG only,
   secrets redacted, frames cut.
 """
@@ -23,11 +28,20 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
-from ukscp.ocpp._lib import OcppError, error
+from ukscp.ocpp._lib import (
+    OcppError,
+    answer_payload,
+    checked_payload,
+    error,
+    snake_case,
+    validate_answer,
+)
 from ukscp.ocpp.frames import Fault, Refusal, check_frame
+from ukscp.ocpp.routes import Call, Route
 from ukscp.ocpp.wire_log import FrameLog
 
 _log = logging.getLogger(__name__)
@@ -67,7 +81,8 @@ NOT_IMPLEMENTED = "Requested Action is not known by receiver"
 class GuardedRouter:
     """Mixed in before the package's ``ChargePoint``: frames checked, codes right, logs safe.
 
-    A version's edge sets :attr:`frame_errors` and :attr:`known_actions`.
+    A version's edge sets :attr:`frame_errors`, :attr:`known_actions` and
+    :attr:`payload_error`.
     """
 
     frame_errors: ClassVar[FrameErrors]
@@ -76,16 +91,23 @@ class GuardedRouter:
 
     # Set by the package's ChargePoint.
     id: str
-    route_map: dict[str, Any]
     logger: logging.LoggerAdapter[logging.Logger]
     _connection: Any
     _ocpp_version: str
 
-    def __init__(self, id: str, connection: Any, response_timeout: float = 30) -> None:
+    def __init__(
+        self, id: str, connection: Any, routes: Mapping[str, Route], response_timeout: float
+    ) -> None:
         package: Any = super()
         logger = FrameLog(_package_log, OcppError)
         package.__init__(id, connection, response_timeout=response_timeout, logger=logger)
+        self._routes = routes
         self._refused: Counter[Fault] = Counter()
+
+    @staticmethod
+    def payload_error(action: str, payload: Any) -> Exception | None:
+        """The version's CALLERROR for a request payload its schema refuses, or None."""
+        raise NotImplementedError
 
     async def start(self) -> None:
         """Receive and answer until the connection closes (the package's loop, guarded)."""
@@ -125,11 +147,30 @@ class GuardedRouter:
             reply = [4, unique_id, code, f"the frame was refused: {refusal.reason}", {}]
             await cast(Any, self)._send(json.dumps(reply, separators=(",", ":")))
 
-    async def _handle_call(self, msg: Any) -> Any:
-        if msg.action not in self.route_map:
+    async def _handle_call(self, msg: Any) -> None:
+        # Replaces the package's dispatch: a route is handed the checked payload as on
+        # the wire as well as in the package's snake_case, and the payload is checked
+        # once, with the version's error codes. A CALLERROR raised here is sent by the
+        # package's receive loop.
+        route = self._routes.get(str(msg.action))
+        if route is None:
             raise self._unhandled(str(msg.action))
-        package: Any = super()
-        return await package._handle_call(msg)
+        wire = checked_payload(msg.action, msg.payload, self.payload_error)
+        call = Call(str(msg.action), wire, snake_case(wire))
+        try:
+            answer = route.answer(call)
+        except Exception as exc:
+            self.logger.exception("Error while handling request '%s'", msg)
+            await cast(Any, self)._send(msg.create_call_error(exc).to_json())
+            return
+        response = msg.create_call_result(answer_payload(answer))
+        await validate_answer(response, self._ocpp_version)
+        await cast(Any, self)._send(response.to_json())
+        if route.after is not None:
+            try:
+                route.after(call)
+            except Exception:
+                _log.exception("the work after %s failed to start", call.action)
 
     def _unhandled(self, action: str) -> Exception:
         """The CALLERROR for an action with no handler here (OCPP-J's definitions)."""

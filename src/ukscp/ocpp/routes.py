@@ -1,80 +1,67 @@
-"""Routes both OCPP versions carry alike, mixed into each version's router.
+"""Route tables: which handler answers each request from the CSMS.
 
-GetLog (OCPP 1.6 security whitepaper ed. 2; OCPP 2.0.1 N01), ClearCache (1.6
-section 5.4; 2.0.1 C11) and DataTransfer (1.6 section 5.6; 2.0.1 P01) have the
-same request and answer statuses in both versions, so one handler serves both;
-each router gives the mixin its client (``_requests``) and its ``call_result``
-builder.
+Each functional block (smart charging, availability, logs, ...) gives one table
+per OCPP version: :class:`Route` entries naming an action, the handler that
+answers it and, if need be, the work to start once the answer has been sent.
+A version's charge point is the sum of its blocks' tables (:func:`join`); the
+router (:mod:`ukscp.ocpp.router`) checks each request against the version's
+schema and hands its handler a :class:`Call`.
+
+A handler never awaits a call to the CSMS: the receive loop that would deliver
+that call's answer is the one running the handler. Work that must talk back
+(a report, an upload, a reset) starts in the route's ``after``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
-
-from ukscp.ocpp._lib import after, on
-
-
-class LogRequests(Protocol):
-    """What the client does for GetLog."""
-
-    def get_log(
-        self,
-        log_type: str,
-        request_id: int,
-        remote_location: str,
-        retries: int | None,
-        retry_interval: int | None,
-    ) -> tuple[str, str | None]:
-        """GetLog: ``(status, filename)``."""
-        ...
-
-    def after_get_log(self, request_id: int) -> None:
-        """Start the upload of an accepted GetLog."""
-        ...
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 
-class SharedRequests(LogRequests, Protocol):
-    """What the client does for the requests both versions share."""
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request from the CSMS, its payload already checked against the version's schema."""
 
-    def clear_cache(self) -> str:
-        """ClearCache: Accepted or Rejected."""
-        ...
-
-    def data_transfer(self, vendor_id: str) -> str:
-        """DataTransfer: Accepted, Rejected, UnknownMessageId or UnknownVendorId."""
-        ...
+    action: str
+    wire: Mapping[str, Any]
+    """The payload as on the wire: OCPP's own (camelCase) names, plain JSON values."""
+    args: Mapping[str, Any]
+    """The same payload with snake_case names, as the ``ocpp`` library's messages spell them."""
 
 
-class SharedRoutes:
-    """The handlers of requests that are the same in OCPP 1.6 and 2.0.1."""
+Result = Callable[..., Any]
+"""A version's ``call_result`` builder: ``result(action, **snake_case_fields)``."""
+Answer = Callable[[Call], Any]
+"""Answers a call with the version's ``call_result`` message."""
+Followup = Callable[[Call], None]
+"""Starts the work an answered call asked for (must not block)."""
 
-    _requests: SharedRequests
-    _result: Callable[..., Any]  # the version's call_result builder, as a staticmethod
 
-    @on("ClearCache")
-    def on_clear_cache(self, **_: Any) -> Any:
-        return self._result("ClearCache", status=self._requests.clear_cache())
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How one action is answered."""
 
-    @on("DataTransfer")
-    def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
-        return self._result("DataTransfer", status=self._requests.data_transfer(vendor_id))
+    action: str
+    answer: Answer
+    after: Followup | None = None
 
-    @on("GetLog")
-    def on_get_log(
-        self,
-        log: dict[str, Any],
-        log_type: str,
-        request_id: int,
-        retries: int | None = None,
-        retry_interval: int | None = None,
-        **_: Any,
-    ) -> Any:
-        status, filename = self._requests.get_log(
-            log_type, request_id, str(log.get("remote_location", "")), retries, retry_interval
-        )
-        return self._result("GetLog", status=status, filename=filename)
 
-    @after("GetLog")
-    def after_get_log(self, request_id: int, **_: Any) -> None:
-        self._requests.after_get_log(request_id)
+def join(*tables: Iterable[Route]) -> dict[str, Route]:
+    """One version's routes from its blocks' tables; ValueError if two answer one action."""
+    routes: dict[str, Route] = {}
+    for table in tables:
+        for route in table:
+            if route.action in routes:
+                raise ValueError(f"two routes answer {route.action}")
+            routes[route.action] = route
+    return routes
+
+
+def evse_of(args: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """``(evse id, connector id)`` of a 2.0.1 request's optional ``evse`` field."""
+    evse = args.get("evse") or {}
+    return evse.get("id"), evse.get("connector_id")
+
+
+__all__ = ["Answer", "Call", "Followup", "Result", "Route", "evse_of", "join"]

@@ -13,6 +13,8 @@ answered ``UnknownMessageId`` until it is.
 
 from __future__ import annotations
 
+from ukscp.ocpp.routes import Result, Route
+
 VENDOR_ID = "org.ukscp"
 
 UNKNOWN_VENDOR_ID = "UnknownVendorId"
@@ -28,3 +30,15 @@ def data_transfer_status(vendor_id: str) -> str:
     if vendor_id.casefold() != VENDOR_ID:
         return UNKNOWN_VENDOR_ID
     return UNKNOWN_MESSAGE_ID
+
+
+def routes(result: Result) -> list[Route]:
+    """DataTransfer's route, answered with ``result`` (the version's)."""
+    return [
+        Route(
+            "DataTransfer",
+            lambda call: result(
+                "DataTransfer", status=data_transfer_status(str(call.args["vendor_id"]))
+            ),
+        )
+    ]

@@ -32,8 +32,8 @@ from ukscp.ocpp.router import FrameErrors, GuardedRouter
 
 __all__ = [
     "OCPP_VERSION",
-    "ChargePointBase",
     "OcppError",
+    "Router",
     "after",
     "error",
     "error_code",
@@ -43,22 +43,6 @@ __all__ = [
     "result",
 ]
 
-
-class _Router(GuardedRouter, _ChargePoint):  # type: ignore[misc]  # the library is untyped
-    """``ocpp.v16.ChargePoint`` behind the frame checks: one connection's message router.
-
-    OCPP-J 1.6 (section 4.2.3) has ``FormationViolation`` for a malformed frame and
-    no code for a frame whose message id cannot be read: that one is not answered.
-    """
-
-    frame_errors = FrameErrors(
-        format="FormationViolation", unknown_type="FormationViolation", unreadable=None
-    )
-    known_actions = frozenset(action.value for action in _Action)
-
-
-ChargePointBase: Any = _Router
-"""The message router a connection's charge point subclasses (untyped, as the library is)."""
 
 OCPP_VERSION = "1.6"
 # The library validates these with decimal floats (their schemas use multipleOf 0.1);
@@ -100,3 +84,17 @@ def payload_error(action: str, payload: Any) -> Exception | None:
         fallback="FormationViolationError",
         decimal_floats=action in _DECIMAL_ACTIONS,
     )
+
+
+class Router(GuardedRouter, _ChargePoint):  # type: ignore[misc]  # the library is untyped
+    """``ocpp.v16.ChargePoint`` behind the frame checks: one connection's message router.
+
+    OCPP-J 1.6 (section 4.2.3) has ``FormationViolation`` for a malformed frame and
+    no code for a frame whose message id cannot be read: that one is not answered.
+    """
+
+    frame_errors = FrameErrors(
+        format="FormationViolation", unknown_type="FormationViolation", unreadable=None
+    )
+    known_actions = frozenset(action.value for action in _Action)
+    payload_error = staticmethod(payload_error)

@@ -15,8 +15,8 @@ One long-lived :class:`OcppClient16` per charger. It
   TriggerMessage and ExtendedTriggerMessage) through the narrow
   :class:`~ukscp.ocpp.port.ChargerPort`.
 
-Each connection gets a fresh :class:`~ukscp.ocpp.v16.charge_point.ChargePoint16`
-from the ``ocpp`` library; everything that outlives a connection lives here.
+Each connection gets a fresh :class:`~ukscp.ocpp.v16._lib.Router` built with
+the version's route tables; everything that outlives a connection lives here.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from ukscp.ocpp.meter_values import (
 )
 from ukscp.ocpp.port import ChargerPort, ChargerSnapshot, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue, QueuedMessage
+from ukscp.ocpp.routes import join
 from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.trigger import (
     READING_CONTEXT,
@@ -55,9 +56,9 @@ from ukscp.ocpp.trigger import (
     firmware_status_now,
     send_live,
 )
+from ukscp.ocpp.v16 import charge_point
 from ukscp.ocpp.v16 import configuration as cfg
-from ukscp.ocpp.v16._lib import request
-from ukscp.ocpp.v16.charge_point import ChargePoint16
+from ukscp.ocpp.v16._lib import Router, request, result
 from ukscp.ocpp.v16.configuration import Configuration, ExternalKey
 from ukscp.ocpp.v16.meter_values import meter_value
 from ukscp.ocpp.v16.sender import QueueSender16, id_tag_status
@@ -151,6 +152,7 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartChargingHandler]):
         self._pending_remote: tuple[str, float] | None = None  # (id tag, monotonic deadline)
         if smart_charging is not None:
             smart_charging.attach(self)
+        self._routes = join(self._shared_routes(result), charge_point.routes(self))
         self._follow(bus)
 
     # ================================================================== public surface
@@ -171,8 +173,11 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartChargingHandler]):
         return request(action, **fields)
 
     def _charge_point(self, connection: ClientConnection) -> ChargePointLike:
-        return ChargePoint16(
-            self._transport.config.identity, connection, self, self._options.response_timeout_s
+        return Router(
+            self._transport.config.identity,
+            connection,
+            self._routes,
+            self._options.response_timeout_s,
         )
 
     def _boot_message(self) -> Any:

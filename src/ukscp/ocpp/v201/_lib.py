@@ -27,25 +27,6 @@ from ukscp.ocpp.router import FrameErrors, GuardedRouter
 OCPP_VERSION = "2.0.1"
 
 
-class _Router(GuardedRouter, _ChargePoint):  # type: ignore[misc]  # the library is untyped
-    """``ocpp.v201.ChargePoint`` behind the frame checks: one connection's message router.
-
-    OCPP-J 2.0.1 part 4: ``FormatViolation`` for a malformed frame,
-    ``MessageTypeNotSupported`` for an unknown message type (section 4.4) and
-    ``RpcFrameworkError`` with message id ``"-1"`` when the id cannot be read.
-    """
-
-    frame_errors = FrameErrors(
-        format="FormatViolation",
-        unknown_type="MessageTypeNotSupported",
-        unreadable="RpcFrameworkError",
-    )
-    known_actions = frozenset(action.value for action in _Action)
-
-
-ChargePointBase: Any = _Router
-"""The message router a connection's charge point subclasses (untyped, as the library is)."""
-
 # JSON-schema keyword -> OCPP-J 2.0.1 error code.
 _ERROR_BY_KEYWORD: dict[str, str] = {
     **CONSTRAINT_ERRORS,
@@ -76,3 +57,20 @@ def payload_error(action: str, payload: Any) -> Exception | None:
         not_an_object="FormatViolationError",
         fallback="FormatViolationError",
     )
+
+
+class Router(GuardedRouter, _ChargePoint):  # type: ignore[misc]  # the library is untyped
+    """``ocpp.v201.ChargePoint`` behind the frame checks: one connection's message router.
+
+    OCPP-J 2.0.1 part 4: ``FormatViolation`` for a malformed frame,
+    ``MessageTypeNotSupported`` for an unknown message type (section 4.4) and
+    ``RpcFrameworkError`` with message id ``"-1"`` when the id cannot be read.
+    """
+
+    frame_errors = FrameErrors(
+        format="FormatViolation",
+        unknown_type="MessageTypeNotSupported",
+        unreadable="RpcFrameworkError",
+    )
+    known_actions = frozenset(action.value for action in _Action)
+    payload_error = staticmethod(payload_error)

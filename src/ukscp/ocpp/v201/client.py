@@ -20,8 +20,8 @@ One long-lived :class:`OcppClient201` per charger, the 2.0.1 sibling of
   F06, ClearCache C11, DataTransfer P01) through the narrow
   :class:`~ukscp.ocpp.port.ChargerPort`.
 
-Each connection gets a fresh :class:`~ukscp.ocpp.v201.charge_point.ChargePoint201`;
-everything that outlives a connection lives here.
+Each connection gets a fresh :class:`~ukscp.ocpp.v201._lib.Router` built with
+the version's route tables; everything that outlives a connection lives here.
 """
 
 from __future__ import annotations
@@ -57,13 +57,14 @@ from ukscp.ocpp.meter_values import (
 )
 from ukscp.ocpp.port import ChargerPort, ChargerSnapshot, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue, QueuedMessage
+from ukscp.ocpp.routes import join
 from ukscp.ocpp.sender import QueueSender
 from ukscp.ocpp.smart_charging.caps import MAX_PROFILES
 from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.trigger import READING_CONTEXT, Triggerable, TriggerTarget, send_live
+from ukscp.ocpp.v201 import charge_point
 from ukscp.ocpp.v201 import device_model as dm
-from ukscp.ocpp.v201._lib import request
-from ukscp.ocpp.v201.charge_point import ChargePoint201
+from ukscp.ocpp.v201._lib import Router, request, result
 from ukscp.ocpp.v201.device_model import DeviceModel, ExternalVariable, Name
 from ukscp.ocpp.v201.meter_values import meter_value
 from ukscp.ocpp.v201.reports import base_report, profile_reports, variable_results
@@ -166,6 +167,7 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
         self._report_requests: dict[int, str] = {}  # request id -> report base
         if smart_charging is not None:
             smart_charging.attach(self)
+        self._routes = join(self._shared_routes(result), charge_point.routes(self))
         self._follow(bus)
 
     # ================================================================== public surface
@@ -181,8 +183,11 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
         return request(action, **fields)
 
     def _charge_point(self, connection: ClientConnection) -> ChargePointLike:
-        return ChargePoint201(
-            self._transport.config.identity, connection, self, self._options.response_timeout_s
+        return Router(
+            self._transport.config.identity,
+            connection,
+            self._routes,
+            self._options.response_timeout_s,
         )
 
     def _boot_message(self) -> Any:

@@ -125,7 +125,11 @@ class LogUploads:
         if plan.clamped:
             _log.info(
                 "GetLog %d: %d retries %d s apart (asked: %s retries, %s s apart)",
-                request_id, plan.retries, plan.interval_s, retries, retry_interval,
+                request_id,
+                plan.retries,
+                plan.interval_s,
+                retries,
+                retry_interval,
             )
         stamp = self._clock.now().strftime("%Y%m%dT%H%M%S%z")
         filename = f"security-log-{self._identity}-{stamp}.jsonl"
@@ -164,8 +168,11 @@ class LogUploads:
             try:
                 transfer = Transfer(self._policy())
             except (OSError, ssl.SSLError) as exc:
-                _log.error("security log upload %d: the CA file cannot be used: %s",
-                           pending.request_id, exc)
+                _log.error(
+                    "security log upload %d: the CA file cannot be used: %s",
+                    pending.request_id,
+                    exc,
+                )
                 break
             try:
                 await transfer.run(partial(_put, transfer, pending.url, body, self._timeout_s))
@@ -178,7 +185,10 @@ class LogUploads:
                 _log.log(
                     level,
                     "security log upload %d, attempt %d of %d failed: %s",
-                    pending.request_id, attempt, attempts, exc,
+                    pending.request_id,
+                    attempt,
+                    attempts,
+                    exc,
                 )
                 if attempt < attempts:
                     await self._clock.sleep(pending.plan.interval_s)

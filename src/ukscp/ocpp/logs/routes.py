@@ -1,0 +1,29 @@
+"""GetLog's route, the same for OCPP 1.6 (security whitepaper ed. 2) and 2.0.1 (N01)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from ukscp.ocpp.logs.upload import LogUploads
+from ukscp.ocpp.routes import Call, Result, Route
+
+
+def routes(
+    uploads: LogUploads, result: Result, adopt: Callable[[asyncio.Task[None] | None], None]
+) -> list[Route]:
+    """GetLog, answered with ``result`` (the version's); ``adopt`` keeps the upload's task."""
+
+    def get_log(call: Call) -> Any:
+        args = call.args
+        status, filename = uploads.accept(
+            args["log_type"],
+            args["request_id"],
+            str(args["log"].get("remote_location", "")),
+            args.get("retries"),
+            args.get("retry_interval"),
+        )
+        return result("GetLog", status=status, filename=filename)
+
+    return [Route("GetLog", get_log, lambda call: adopt(uploads.start(call.args["request_id"])))]
