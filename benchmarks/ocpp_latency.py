@@ -10,7 +10,7 @@ The charger process is this script run as ``ocpp_latency.py charger run ...``: i
 functions with a timestamp (``time.monotonic_ns``, the same clock in both processes) and
 then hands over to ukscp's own CLI; nothing else changes. The points timed:
 
-* received: the router's ``route_message`` gets the SetChargingProfile frame (the
+* received: the router's ``GuardedRouter.route_message`` gets the SetChargingProfile frame (the
   WebSocket frame has been read; nothing parsed yet: ukscp's frame check comes next, then
   the ``ocpp`` library's parsing);
 * handler: ``SmartCharging16.set_charging_profile`` is entered (after the library's
@@ -93,12 +93,16 @@ def charger_process(argv: list[str]) -> None:
     from ukscp.evse.controller import EvseController
     from ukscp.hardware.sim.board import SimBoard
     from ukscp.limits.arbiter import Arbiter
-    from ukscp.ocpp.v16.charge_point import ChargePoint16
-    from ukscp.ocpp.v16.smart import SmartCharging16
+    from ukscp.ocpp.router import GuardedRouter
+
+    try:
+        from ukscp.ocpp.smart_charging.v16 import SmartCharging16
+    except ImportError:  # a tree from before the functional blocks, for a before/after table
+        from ukscp.ocpp.v16.smart import SmartCharging16  # type: ignore[no-redef]
 
     trace: dict[str, list[Any]] = {stage: [] for stage in STAGES}
     trace["pwm"] = []
-    route_message = ChargePoint16.route_message
+    route_message = GuardedRouter.route_message
     set_charging_profile = SmartCharging16.set_charging_profile
     arbiter_set = Arbiter.set
     apply_limit = EvseController.apply_limit
@@ -126,7 +130,7 @@ def charger_process(argv: list[str]) -> None:
         set_current_a(self, amps)
         trace["pwm"].append((time.monotonic_ns(), amps))
 
-    ChargePoint16.route_message = traced_route_message  # type: ignore[method-assign]
+    GuardedRouter.route_message = traced_route_message  # type: ignore[method-assign]
     SmartCharging16.set_charging_profile = traced_set_charging_profile  # type: ignore[method-assign]
     Arbiter.set = traced_arbiter_set  # type: ignore[method-assign]
     EvseController.apply_limit = traced_apply_limit  # type: ignore[method-assign]

@@ -564,6 +564,14 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
             *logs.routes(self._uploads, result, self._background.adopt),
         ]
 
+    def _send_later(self, messages: list[Any]) -> None:
+        """Send ``messages`` now, in order, outside the queue (answers to the CSMS's requests)."""
+        self._background.spawn(self._send_in_order(messages))
+
+    async def _send_in_order(self, messages: list[Any]) -> None:
+        for message in messages:
+            await self._link.send_now(message)
+
     # ================================================================== GetLog and firmware
 
     async def _notify_log_status(self, status: str, request_id: int) -> None:

@@ -3,7 +3,7 @@
 No websocket, no I/O, no clock: time is passed in.
 
 * :mod:`.model`: version-neutral profiles (:class:`ChargingProfile`, ...).
-* :mod:`.ocpp16`, :mod:`.ocpp201`: the wire (camelCase JSON) to and from the
+* :mod:`.wire16`, :mod:`.wire201`: the wire (camelCase JSON) to and from the
   model, validating what OCPP requires; nothing past them sees camelCase.
 * :mod:`.store`: :class:`ProfileSet`, the installed profiles as a value
   (SetChargingProfile, ClearChargingProfile, GetChargingProfiles).
@@ -26,9 +26,9 @@ from ukscp.ocpp.smart_charging.model import (
     SchedulePeriod,
     Transaction,
 )
-from ukscp.ocpp.smart_charging.ocpp16 import composite_to_ocpp16, from_ocpp16, to_ocpp16
-from ukscp.ocpp.smart_charging.ocpp201 import composite_to_ocpp201, from_ocpp201, to_ocpp201
 from ukscp.ocpp.smart_charging.store import ProfileSet, SameLevel
+from ukscp.ocpp.smart_charging.wire16 import composite_to_ocpp16, from_ocpp16, to_ocpp16
+from ukscp.ocpp.smart_charging.wire201 import composite_to_ocpp201, from_ocpp201, to_ocpp201
 
 __all__ = [
     "ChargingProfile",

@@ -22,7 +22,7 @@ section 3), applied at each instant:
    phases of the result is the smallest numberPhases given, capped likewise.
 5. Where no profile takes part OCPP sets no limit: the composite period's
    limit is None. Filling it with the hardware maximum is the wire's business
-   (:func:`.ocpp16.composite_to_ocpp16`), so the charger's own limits stay in
+   (:func:`.wire16.composite_to_ocpp16`), so the charger's own limits stay in
    one place, the arbiter.
 
 A profile set is a pure value; nothing here reads a clock.

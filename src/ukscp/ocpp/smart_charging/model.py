@@ -1,7 +1,7 @@
 """Charging profiles as plain, version-neutral data.
 
 These types are what the rest of the smart-charging core works with. They are
-built from the wire by :mod:`.ocpp16` and :mod:`.ocpp201`, which validate
+built from the wire by :mod:`.wire16` and :mod:`.wire201`, which validate
 them; nothing past those modules sees camelCase or OCPP version differences.
 
 All datetimes are timezone-aware and held in UTC: aware datetimes that share

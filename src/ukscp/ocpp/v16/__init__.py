@@ -18,8 +18,8 @@ first session, and stored charging profiles cap the first offer)::
 
 from ukscp.ocpp.app_port import AppChargerPort
 from ukscp.ocpp.port import ChargerPort, ChargerSnapshot, KeyValueStore
+from ukscp.ocpp.smart_charging.v16 import SmartCharging16
 from ukscp.ocpp.v16.client import LOCAL_ID_TAG, BootInfo, ClientOptions, OcppClient16
-from ukscp.ocpp.v16.smart import SmartCharging16
 
 __all__ = [
     "LOCAL_ID_TAG",

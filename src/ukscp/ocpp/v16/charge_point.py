@@ -74,22 +74,6 @@ class CsmsRequests(Protocol):
         """Start the download and install of an accepted SignedUpdateFirmware."""
         ...
 
-    def smart_charging_supported(self) -> bool:
-        """True when SetChargingProfile and friends are handled."""
-        ...
-
-    def set_charging_profile(self, connector_id: int, profile: dict[str, Any]) -> str:
-        """SetChargingProfile (``profile`` as on the wire, camelCase): status."""
-        ...
-
-    def clear_charging_profile(self, request: dict[str, Any]) -> str:
-        """ClearChargingProfile (the request as on the wire, camelCase): status."""
-        ...
-
-    def get_composite_schedule(self, request: dict[str, Any]) -> dict[str, Any]:
-        """GetCompositeSchedule: the answer's fields, snake_case."""
-        ...
-
 
 def routes(requests: CsmsRequests) -> list[Route]:
     """The routes of Core, the security whitepaper and smart charging that ``requests`` answers."""
@@ -167,29 +151,4 @@ def routes(requests: CsmsRequests) -> list[Route]:
             lambda call: requests.after_signed_update_firmware(call.args["request_id"]),
         ),
     ]
-    if requests.smart_charging_supported():
-        table += [
-            Route(
-                "SetChargingProfile",
-                lambda call: result(
-                    "SetChargingProfile",
-                    status=requests.set_charging_profile(
-                        call.args["connector_id"], dict(call.wire.get("csChargingProfiles", {}))
-                    ),
-                ),
-            ),
-            Route(
-                "ClearChargingProfile",
-                lambda call: result(
-                    "ClearChargingProfile",
-                    status=requests.clear_charging_profile(dict(call.wire)),
-                ),
-            ),
-            Route(
-                "GetCompositeSchedule",
-                lambda call: result(
-                    "GetCompositeSchedule", **requests.get_composite_schedule(dict(call.wire))
-                ),
-            ),
-        ]
     return table

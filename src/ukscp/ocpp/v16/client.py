@@ -48,6 +48,8 @@ from ukscp.ocpp.meter_values import (
 from ukscp.ocpp.port import ChargerPort, ChargerSnapshot, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue, QueuedMessage
 from ukscp.ocpp.routes import join
+from ukscp.ocpp.smart_charging.v16 import SmartCharging16
+from ukscp.ocpp.smart_charging.v16 import routes as smart_charging_routes
 from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.trigger import (
     READING_CONTEXT,
@@ -62,7 +64,6 @@ from ukscp.ocpp.v16._lib import Router, request, result
 from ukscp.ocpp.v16.configuration import Configuration, ExternalKey
 from ukscp.ocpp.v16.meter_values import meter_value
 from ukscp.ocpp.v16.sender import QueueSender16, id_tag_status
-from ukscp.ocpp.v16.smart import SmartChargingHandler
 from ukscp.ocpp.v16.status import NO_ERROR, connector_status, core_firmware_status
 from ukscp.ocpp.v16.transactions import (
     OpenTransaction,
@@ -95,7 +96,7 @@ class ClientOptions(CommonOptions):
     local_id_tag: str = LOCAL_ID_TAG
 
 
-class OcppClient16(OcppClientBase[OpenTransaction, SmartChargingHandler]):
+class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
     """The OCPP 1.6J client of one charger; see the module docstring.
 
     Construct it once in the composition root (before the charger starts, so it
@@ -120,7 +121,7 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartChargingHandler]):
         queue: MessageQueue,
         store: KeyValueStore,
         options: ClientOptions | None = None,
-        smart_charging: SmartChargingHandler | None = None,
+        smart_charging: SmartCharging16 | None = None,
         firmware: FirmwareInstaller | None = None,
     ) -> None:
         if transport.config.version != "1.6":
@@ -152,7 +153,11 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartChargingHandler]):
         self._pending_remote: tuple[str, float] | None = None  # (id tag, monotonic deadline)
         if smart_charging is not None:
             smart_charging.attach(self)
-        self._routes = join(self._shared_routes(result), charge_point.routes(self))
+        self._routes = join(
+            self._shared_routes(result),
+            [] if smart_charging is None else smart_charging_routes(smart_charging, result),
+            charge_point.routes(self),
+        )
         self._follow(bus)
 
     # ================================================================== public surface
@@ -505,25 +510,6 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartChargingHandler]):
     def after_signed_update_firmware(self, request_id: int) -> None:
         """Start the accepted firmware request (download, verify, wait, install)."""
         self._start_firmware(request_id)
-
-    def smart_charging_supported(self) -> bool:
-        """True when a smart-charging handler was given."""
-        return self._smart is not None
-
-    def set_charging_profile(self, connector_id: int, profile: dict[str, Any]) -> str:
-        """SetChargingProfile, handed to the smart-charging handler."""
-        assert self._smart is not None
-        return self._smart.set_charging_profile(connector_id, profile)
-
-    def clear_charging_profile(self, request: dict[str, Any]) -> str:
-        """ClearChargingProfile, handed to the smart-charging handler."""
-        assert self._smart is not None
-        return self._smart.clear_charging_profile(request)
-
-    def get_composite_schedule(self, request: dict[str, Any]) -> dict[str, Any]:
-        """GetCompositeSchedule, handed to the smart-charging handler."""
-        assert self._smart is not None
-        return self._smart.get_composite_schedule(request)
 
     # ================================================================== configuration hooks
 

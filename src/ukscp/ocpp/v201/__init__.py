@@ -16,8 +16,8 @@ the composition root, before the charger starts::
     client.stop(); await task; client.close()
 """
 
+from ukscp.ocpp.smart_charging.v201 import SmartCharging201
 from ukscp.ocpp.v201.client import OWNER_IDENTIFIER, BootInfo, ClientOptions, OcppClient201
-from ukscp.ocpp.v201.smart import SmartCharging201
 
 __all__ = [
     "OWNER_IDENTIFIER",

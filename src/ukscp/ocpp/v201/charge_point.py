@@ -14,13 +14,6 @@ from ukscp.ocpp.v201._lib import result
 from ukscp.ocpp.v201.transactions import IdToken
 
 
-def status_info(reason: str | None) -> dict[str, Any] | None:
-    """A StatusInfoType saying why (reasonCode is a CiString20; the detail goes after)."""
-    if reason is None:
-        return None
-    return {"reason_code": "InvalidValue", "additional_info": reason[:512]}
-
-
 class CsmsRequests(Protocol):
     """What the client does for each request from the CSMS (plain Python in and out)."""
 
@@ -60,32 +53,6 @@ class CsmsRequests(Protocol):
 
     def after_get_base_report(self, request_id: int) -> None:
         """Send the NotifyReport of an accepted GetBaseReport."""
-        ...
-
-    def set_charging_profile(self, evse_id: int, profile: dict[str, Any]) -> tuple[str, str | None]:
-        """SetChargingProfile (``profile`` as on the wire, camelCase): ``(status, reason)``."""
-        ...
-
-    def clear_charging_profile(
-        self, profile_id: int | None, criteria: dict[str, Any] | None
-    ) -> str:
-        """ClearChargingProfile (criteria as on the wire): Accepted or Unknown."""
-        ...
-
-    def get_composite_schedule(
-        self, evse_id: int, duration_s: int, unit: str | None
-    ) -> dict[str, Any]:
-        """GetCompositeSchedule: the answer's fields."""
-        ...
-
-    def get_charging_profiles(
-        self, request_id: int, evse_id: int | None, criterion: dict[str, Any]
-    ) -> str:
-        """GetChargingProfiles: Accepted or NoProfiles (the reports follow)."""
-        ...
-
-    def after_get_charging_profiles(self, request_id: int) -> None:
-        """Send the ReportChargingProfiles of an accepted GetChargingProfiles."""
         ...
 
     def update_firmware(self, request: dict[str, Any]) -> str:
@@ -143,26 +110,6 @@ def routes(requests: CsmsRequests) -> list[Route]:
         status = requests.trigger_message(call.args["requested_message"], evse_id, connector_id)
         return result("TriggerMessage", status=status)
 
-    def set_charging_profile(call: Call) -> Any:
-        status, reason = requests.set_charging_profile(
-            call.args["evse_id"], dict(call.wire.get("chargingProfile", {}))
-        )
-        return result("SetChargingProfile", status=status, status_info=status_info(reason))
-
-    def get_composite_schedule(call: Call) -> Any:
-        answer = requests.get_composite_schedule(
-            call.args["evse_id"], call.args["duration"], call.args.get("charging_rate_unit")
-        )
-        return result("GetCompositeSchedule", **answer)
-
-    def get_charging_profiles(call: Call) -> Any:
-        status = requests.get_charging_profiles(
-            call.args["request_id"],
-            call.args.get("evse_id"),
-            dict(call.wire.get("chargingProfile", {})),
-        )
-        return result("GetChargingProfiles", status=status)
-
     return [
         Route("RequestStartTransaction", request_start),
         Route(
@@ -214,22 +161,6 @@ def routes(requests: CsmsRequests) -> list[Route]:
                 status=requests.get_base_report(call.args["request_id"], call.args["report_base"]),
             ),
             lambda call: requests.after_get_base_report(call.args["request_id"]),
-        ),
-        Route("SetChargingProfile", set_charging_profile),
-        Route(
-            "ClearChargingProfile",
-            lambda call: result(
-                "ClearChargingProfile",
-                status=requests.clear_charging_profile(
-                    call.wire.get("chargingProfileId"), call.wire.get("chargingProfileCriteria")
-                ),
-            ),
-        ),
-        Route("GetCompositeSchedule", get_composite_schedule),
-        Route(
-            "GetChargingProfiles",
-            get_charging_profiles,
-            lambda call: requests.after_get_charging_profiles(call.args["request_id"]),
         ),
         Route(
             "UpdateFirmware",

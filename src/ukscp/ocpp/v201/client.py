@@ -60,6 +60,8 @@ from ukscp.ocpp.queue import MessageQueue, QueuedMessage
 from ukscp.ocpp.routes import join
 from ukscp.ocpp.sender import QueueSender
 from ukscp.ocpp.smart_charging.caps import MAX_PROFILES
+from ukscp.ocpp.smart_charging.v201 import SmartCharging201
+from ukscp.ocpp.smart_charging.v201 import routes as smart_charging_routes
 from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.trigger import READING_CONTEXT, Triggerable, TriggerTarget, send_live
 from ukscp.ocpp.v201 import charge_point
@@ -67,8 +69,7 @@ from ukscp.ocpp.v201 import device_model as dm
 from ukscp.ocpp.v201._lib import Router, request, result
 from ukscp.ocpp.v201.device_model import DeviceModel, ExternalVariable, Name
 from ukscp.ocpp.v201.meter_values import meter_value
-from ukscp.ocpp.v201.reports import base_report, profile_reports, variable_results
-from ukscp.ocpp.v201.smart import SmartCharging201
+from ukscp.ocpp.v201.reports import base_report, variable_results
 from ukscp.ocpp.v201.status import charging_state, connector_status
 from ukscp.ocpp.v201.transactions import (
     CONNECTOR_ID,
@@ -163,11 +164,14 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
         )
         self._pending_remote: tuple[IdToken, int, float] | None = None  # token, id, deadline
         self._reset_when_idle = False
-        self._profile_requests: dict[int, dict[int, list[dict[str, Any]]]] = {}
         self._report_requests: dict[int, str] = {}  # request id -> report base
         if smart_charging is not None:
             smart_charging.attach(self)
-        self._routes = join(self._shared_routes(result), charge_point.routes(self))
+        self._routes = join(
+            self._shared_routes(result),
+            smart_charging_routes(smart_charging, result, request, self._send_later),
+            charge_point.routes(self),
+        )
         self._follow(bus)
 
     # ================================================================== public surface
@@ -630,59 +634,7 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
             seq_no=0,
             report_data=data,
         )
-        self._background.spawn(self._send_now(message))
-
-    def set_charging_profile(self, evse_id: int, profile: dict[str, Any]) -> tuple[str, str | None]:
-        """K01, handed to the smart-charging handler."""
-        if self._smart is None:
-            return "Rejected", "smart charging is not enabled"
-        return self._smart.set_charging_profile(evse_id, profile)
-
-    def clear_charging_profile(
-        self, profile_id: int | None, criteria: dict[str, Any] | None
-    ) -> str:
-        """K10, handed to the smart-charging handler."""
-        if self._smart is None:
-            return "Unknown"
-        return self._smart.clear_charging_profile(profile_id, criteria)
-
-    def get_composite_schedule(
-        self, evse_id: int, duration_s: int, unit: str | None
-    ) -> dict[str, Any]:
-        """K08, handed to the smart-charging handler."""
-        if self._smart is None:
-            return {"status": "Rejected"}
-        return self._smart.get_composite_schedule(evse_id, duration_s, unit)
-
-    def get_charging_profiles(
-        self, request_id: int, evse_id: int | None, criterion: dict[str, Any]
-    ) -> str:
-        """K09: Accepted when some profile matches (the reports follow), else NoProfiles."""
-        if self._smart is None:
-            return "NoProfiles"
-        found = self._smart.matching_profiles(evse_id, criterion)
-        if not found:
-            return "NoProfiles"
-        self._profile_requests[request_id] = found
-        return "Accepted"
-
-    def after_get_charging_profiles(self, request_id: int) -> None:
-        """One ReportChargingProfiles per EVSE, ``tbc`` on all but the last."""
-        found = self._profile_requests.pop(request_id, None)
-        if found is None:
-            return
-        messages = [
-            request("ReportChargingProfiles", **fields)
-            for fields in profile_reports(request_id, found)
-        ]
-        self._background.spawn(self._send_all(messages))
-
-    async def _send_all(self, messages: list[Any]) -> None:
-        for message in messages:
-            await self._link.send_now(message)
-
-    async def _send_now(self, message: Any) -> None:
-        await self._link.send_now(message)
+        self._send_later([message])
 
     # ================================================================== device model hooks
 

@@ -1,7 +1,7 @@
-"""Building the device-model and profile answers of OCPP 2.0.1: pure functions.
+"""Building the device-model answers of OCPP 2.0.1: pure functions.
 
-GetVariables / SetVariables results (B05, B06), the NotifyReport data of a
-base report (B07) and ReportChargingProfiles (K09). Requests arrive as the
+GetVariables / SetVariables results (B05, B06) and the NotifyReport data of a
+base report (B07). Requests arrive as the
 ``ocpp`` package gives them (snake_case dicts); answers are snake_case too.
 """
 
@@ -84,21 +84,3 @@ def base_report(entries: Iterable[Entry]) -> list[dict[str, Any]]:
             }
         )
     return data
-
-
-def profile_reports(
-    request_id: int, by_evse: Mapping[int, list[dict[str, Any]]]
-) -> list[dict[str, Any]]:
-    """ReportChargingProfilesRequest fields, one per EVSE, ``tbc`` on all but the last."""
-    evses = sorted(by_evse)
-    return [
-        {
-            "request_id": request_id,
-            # Every profile this charger holds came from the CSMS (K09: source CSO).
-            "charging_limit_source": "CSO",
-            "evse_id": evse,
-            "charging_profile": by_evse[evse],
-            "tbc": index < len(evses) - 1,
-        }
-        for index, evse in enumerate(evses)
-    ]

@@ -1,7 +1,7 @@
 """Smart charging over OCPP 1.6: profiles in, one :class:`~ukscp.limits.limit.Limit` out.
 
 The maths is :mod:`ukscp.ocpp.smart_charging` (pure), the shell that keeps the
-profiles and the limit is :class:`~ukscp.ocpp.profile_keeper.ProfileKeeper`
+profiles and the limit is :class:`~ukscp.ocpp.smart_charging.keeper.ProfileKeeper`
 (shared with 2.0.1); this module reads and writes the 1.6 wire and answers
 SetChargingProfile / ClearChargingProfile / GetCompositeSchedule.
 
@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from ukscp.ocpp.profile_keeper import ProfileKeeper
+from ukscp.ocpp.routes import Result, Route
 from ukscp.ocpp.smart_charging import (
     ChargingProfile,
     ProfileError,
@@ -28,7 +28,8 @@ from ukscp.ocpp.smart_charging import (
     from_ocpp16,
     to_ocpp16,
 )
-from ukscp.ocpp.smart_charging.ocpp16 import PURPOSES_16
+from ukscp.ocpp.smart_charging.keeper import ProfileKeeper
+from ukscp.ocpp.smart_charging.wire16 import PURPOSES_16
 from ukscp.ocpp.v16.transactions import OpenTransaction
 
 _log = logging.getLogger(__name__)
@@ -49,44 +50,8 @@ class TransactionInfo(Protocol):
         ...
 
 
-class SmartChargingHandler(Protocol):
-    """What the client hands the smart-charging requests to."""
-
-    def attach(self, transactions: TransactionInfo) -> None:
-        """Called once by the client that owns the handler, when it is built."""
-        ...
-
-    async def run(self) -> None:
-        """Keep the charger's limit up to date until cancelled."""
-        ...
-
-    def transaction_changed(self) -> None:
-        """The open transaction began or ended (TxProfiles follow it)."""
-        ...
-
-    def forget(self) -> None:
-        """Remove every profile and lift their limit (the owner left this back end)."""
-        ...
-
-    def accept_remote_start_profile(self, profile: dict[str, Any]) -> bool:
-        """Take the TxProfile of a RemoteStartTransaction; False if it is refused."""
-        ...
-
-    def set_charging_profile(self, connector_id: int, profile: dict[str, Any]) -> str:
-        """SetChargingProfile (``profile`` as on the wire): Accepted or Rejected."""
-        ...
-
-    def clear_charging_profile(self, request: dict[str, Any]) -> str:
-        """ClearChargingProfile (the request as on the wire): Accepted or Unknown."""
-        ...
-
-    def get_composite_schedule(self, request: dict[str, Any]) -> dict[str, Any]:
-        """GetCompositeSchedule (the request as on the wire): the answer's fields."""
-        ...
-
-
 class SmartCharging16(ProfileKeeper[TransactionInfo]):
-    """Implements :class:`SmartChargingHandler` on the shared :class:`ProfileKeeper`."""
+    """The 1.6 smart-charging requests on the shared :class:`ProfileKeeper`."""
 
     store_key = "ocpp.v16.charging_profiles"
 
@@ -156,3 +121,30 @@ class SmartCharging16(ProfileKeeper[TransactionInfo]):
             "schedule_start": schedule["startSchedule"],
             "charging_schedule": schedule,
         }
+
+
+def routes(smart: SmartCharging16, result: Result) -> list[Route]:
+    """The Smart Charging feature profile's routes (section 3.13), answered by ``smart``."""
+    return [
+        Route(
+            "SetChargingProfile",
+            lambda call: result(
+                "SetChargingProfile",
+                status=smart.set_charging_profile(
+                    call.args["connector_id"], dict(call.wire.get("csChargingProfiles", {}))
+                ),
+            ),
+        ),
+        Route(
+            "ClearChargingProfile",
+            lambda call: result(
+                "ClearChargingProfile", status=smart.clear_charging_profile(dict(call.wire))
+            ),
+        ),
+        Route(
+            "GetCompositeSchedule",
+            lambda call: result(
+                "GetCompositeSchedule", **smart.get_composite_schedule(dict(call.wire))
+            ),
+        ),
+    ]

@@ -1,10 +1,11 @@
 """Smart charging over OCPP 2.0.1 (part 2, functional block K): profiles in, a Limit out.
 
 The shell that keeps the profiles and the charger's ``ocpp`` limit is the
-shared :class:`~ukscp.ocpp.profile_keeper.ProfileKeeper`; this module reads and
-writes the 2.0.1 wire (:func:`from_ocpp201`, which also takes OCPP 2.1's
-``randomizedDelay``) and answers SetChargingProfile (K01), ClearChargingProfile
-(K10), GetCompositeSchedule (K08) and GetChargingProfiles (K09). A TxProfile
+shared :class:`~ukscp.ocpp.smart_charging.keeper.ProfileKeeper`; this module
+reads and writes the 2.0.1 wire (:func:`from_ocpp201`, which also takes OCPP
+2.1's ``randomizedDelay``) and is the block's 2.0.1 route table
+(:func:`routes`): SetChargingProfile (K01), ClearChargingProfile (K10),
+GetCompositeSchedule (K08) and GetChargingProfiles (K09). A TxProfile
 names the charger's own transactionId, so it binds to the open transaction
 with no translation.
 """
@@ -12,10 +13,10 @@ with no translation.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from ukscp.ocpp.profile_keeper import ProfileKeeper, TransactionInfo
+from ukscp.ocpp.routes import Call, Result, Route
 from ukscp.ocpp.smart_charging import (
     ChargingProfile,
     ProfileError,
@@ -23,7 +24,8 @@ from ukscp.ocpp.smart_charging import (
     from_ocpp201,
     to_ocpp201,
 )
-from ukscp.ocpp.smart_charging.ocpp201 import PURPOSES_201
+from ukscp.ocpp.smart_charging.keeper import ProfileKeeper, TransactionInfo
+from ukscp.ocpp.smart_charging.wire201 import PURPOSES_201
 
 _log = logging.getLogger(__name__)
 
@@ -111,3 +113,93 @@ class SmartCharging201(ProfileKeeper[TransactionInfo]):
         for profile in found:
             by_evse.setdefault(profile.connector_id, []).append(self.encode(profile))
         return by_evse
+
+
+def profile_reports(
+    request_id: int, by_evse: Mapping[int, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """ReportChargingProfilesRequest fields, one per EVSE, ``tbc`` on all but the last."""
+    evses = sorted(by_evse)
+    return [
+        {
+            "request_id": request_id,
+            # Every profile this charger holds came from the CSMS (K09: source CSO).
+            "charging_limit_source": "CSO",
+            "evse_id": evse,
+            "charging_profile": by_evse[evse],
+            "tbc": index < len(evses) - 1,
+        }
+        for index, evse in enumerate(evses)
+    ]
+
+
+def status_info(reason: str | None) -> dict[str, Any] | None:
+    """A StatusInfoType saying why (reasonCode is a CiString20; the detail goes after)."""
+    if reason is None:
+        return None
+    return {"reason_code": "InvalidValue", "additional_info": reason[:512]}
+
+
+def routes(
+    smart: SmartCharging201 | None,
+    result: Result,
+    request: Result,
+    send_later: Callable[[list[Any]], None],
+) -> list[Route]:
+    """Functional block K's routes; with no ``smart``, answered as a charger without it.
+
+    ``result`` and ``request`` build 2.0.1 messages; ``send_later`` sends
+    GetChargingProfiles' reports, in order, once its answer has gone.
+    """
+    found_by_request: dict[int, dict[int, list[dict[str, Any]]]] = {}
+
+    def set_charging_profile(call: Call) -> Any:
+        status: str
+        reason: str | None
+        if smart is None:
+            status, reason = "Rejected", "smart charging is not enabled"
+        else:
+            status, reason = smart.set_charging_profile(
+                call.args["evse_id"], dict(call.wire.get("chargingProfile", {}))
+            )
+        return result("SetChargingProfile", status=status, status_info=status_info(reason))
+
+    def clear_charging_profile(call: Call) -> Any:
+        status = "Unknown"
+        if smart is not None:
+            status = smart.clear_charging_profile(
+                call.wire.get("chargingProfileId"), call.wire.get("chargingProfileCriteria")
+            )
+        return result("ClearChargingProfile", status=status)
+
+    def get_composite_schedule(call: Call) -> Any:
+        answer: dict[str, Any] = {"status": "Rejected"}
+        if smart is not None:
+            answer = smart.get_composite_schedule(
+                call.args["evse_id"], call.args["duration"], call.args.get("charging_rate_unit")
+            )
+        return result("GetCompositeSchedule", **answer)
+
+    def get_charging_profiles(call: Call) -> Any:
+        found = {}
+        if smart is not None:
+            found = smart.matching_profiles(
+                call.args.get("evse_id"), call.wire.get("chargingProfile", {})
+            )
+        if found:
+            found_by_request[call.args["request_id"]] = found
+        return result("GetChargingProfiles", status="Accepted" if found else "NoProfiles")
+
+    def report_charging_profiles(call: Call) -> None:
+        request_id = call.args["request_id"]
+        found = found_by_request.pop(request_id, None)
+        if found is not None:
+            reports = profile_reports(request_id, found)
+            send_later([request("ReportChargingProfiles", **fields) for fields in reports])
+
+    return [
+        Route("SetChargingProfile", set_charging_profile),
+        Route("ClearChargingProfile", clear_charging_profile),
+        Route("GetCompositeSchedule", get_composite_schedule),
+        Route("GetChargingProfiles", get_charging_profiles, report_charging_profiles),
+    ]
