@@ -39,7 +39,7 @@ from ukscp.events import (
 )
 from ukscp.ocpp import authorization, vendor
 from ukscp.ocpp.availability import Availability
-from ukscp.ocpp.firmware import FirmwareUpdates
+from ukscp.ocpp.firmware.updates import FirmwareUpdates
 from ukscp.ocpp.link import Caller, CsmsLink, CsmsRefused
 from ukscp.ocpp.logs import routes as logs
 from ukscp.ocpp.logs.upload import LogUploads
@@ -587,17 +587,6 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
             allow_private=self._options.allow_private_targets,
             ca_file=self._transport.config.ca_file,
         )
-
-    def _firmware_request(self, request: dict[str, Any]) -> str:
-        """A firmware update request: Rejected unless a firmware installer was given."""
-        if self._firmware is None:
-            return _REJECTED
-        return self._firmware.request(request)
-
-    def _start_firmware(self, request_id: int) -> None:
-        """Start the accepted firmware request (download, verify, wait, install)."""
-        if self._firmware is not None:
-            self._background.adopt(self._firmware.start(request_id))
 
     # ================================================================== triggered messages
 

@@ -66,13 +66,7 @@ class CsmsRequests(Protocol):
         """Send the message an accepted (Extended)TriggerMessage asked for."""
         ...
 
-    def signed_update_firmware(self, request: dict[str, Any]) -> str:
-        """SignedUpdateFirmware (the request as on the wire, camelCase): status."""
-        ...
 
-    def after_signed_update_firmware(self, request_id: int) -> None:
-        """Start the download and install of an accepted SignedUpdateFirmware."""
-        ...
 
 
 def routes(requests: CsmsRequests) -> list[Route]:
@@ -143,12 +137,5 @@ def routes(requests: CsmsRequests) -> list[Route]:
         ),
         trigger("TriggerMessage"),
         trigger("ExtendedTriggerMessage"),
-        Route(
-            "SignedUpdateFirmware",
-            lambda call: result(
-                "SignedUpdateFirmware", status=requests.signed_update_firmware(dict(call.wire))
-            ),
-            lambda call: requests.after_signed_update_firmware(call.args["request_id"]),
-        ),
     ]
     return table

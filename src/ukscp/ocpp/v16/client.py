@@ -37,7 +37,9 @@ from ukscp.ocpp.client_base import (
     Interval,
     OcppClientBase,
 )
-from ukscp.ocpp.firmware import STATUS_16
+from ukscp.ocpp.firmware.routes import SIGNED_UPDATE_16
+from ukscp.ocpp.firmware.routes import routes as firmware_routes
+from ukscp.ocpp.firmware.updates import STATUS_16
 from ukscp.ocpp.link import CsmsRefused
 from ukscp.ocpp.meter_values import (
     ENERGY_IMPORT,
@@ -153,12 +155,13 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
         self._pending_remote: tuple[str, float] | None = None  # (id tag, monotonic deadline)
         if smart_charging is not None:
             smart_charging.attach(self)
+        self._follow(bus)
         self._routes = join(
             self._shared_routes(result),
             [] if smart_charging is None else smart_charging_routes(smart_charging, result),
+            firmware_routes(SIGNED_UPDATE_16, self._firmware, result, self._background.adopt),
             charge_point.routes(self),
         )
-        self._follow(bus)
 
     # ================================================================== public surface
 
@@ -502,14 +505,6 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
     def get_configuration(self, keys: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
         """GetConfiguration through the configuration table."""
         return self._config.listing(keys)
-
-    def signed_update_firmware(self, request: dict[str, Any]) -> str:
-        """SignedUpdateFirmware: Rejected unless a firmware installer was given."""
-        return self._firmware_request(request)
-
-    def after_signed_update_firmware(self, request_id: int) -> None:
-        """Start the accepted firmware request (download, verify, wait, install)."""
-        self._start_firmware(request_id)
 
     # ================================================================== configuration hooks
 

@@ -55,9 +55,6 @@ class CsmsRequests(Protocol):
         """Send the NotifyReport of an accepted GetBaseReport."""
         ...
 
-    def update_firmware(self, request: dict[str, Any]) -> str:
-        """UpdateFirmware (the request as on the wire, camelCase): status."""
-        ...
 
     def change_availability(
         self, operational_status: str, evse_id: int | None, connector_id: int | None
@@ -78,9 +75,6 @@ class CsmsRequests(Protocol):
         """Send the message an accepted TriggerMessage asked for."""
         ...
 
-    def after_update_firmware(self, request_id: int) -> None:
-        """Start the download and install of an accepted UpdateFirmware."""
-        ...
 
 
 def routes(requests: CsmsRequests) -> list[Route]:
@@ -161,10 +155,5 @@ def routes(requests: CsmsRequests) -> list[Route]:
                 status=requests.get_base_report(call.args["request_id"], call.args["report_base"]),
             ),
             lambda call: requests.after_get_base_report(call.args["request_id"]),
-        ),
-        Route(
-            "UpdateFirmware",
-            lambda call: result("UpdateFirmware", status=requests.update_firmware(dict(call.wire))),
-            lambda call: requests.after_update_firmware(call.args["request_id"]),
         ),
     ]

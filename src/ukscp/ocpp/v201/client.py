@@ -43,7 +43,9 @@ from ukscp.ocpp.client_base import (
     Interval,
     OcppClientBase,
 )
-from ukscp.ocpp.firmware import STATUS_201
+from ukscp.ocpp.firmware.routes import UPDATE_201
+from ukscp.ocpp.firmware.routes import routes as firmware_routes
+from ukscp.ocpp.firmware.updates import STATUS_201
 from ukscp.ocpp.link import CsmsRefused
 from ukscp.ocpp.meter_values import (
     CURRENT_OFFERED,
@@ -167,12 +169,13 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
         self._report_requests: dict[int, str] = {}  # request id -> report base
         if smart_charging is not None:
             smart_charging.attach(self)
+        self._follow(bus)
         self._routes = join(
             self._shared_routes(result),
             smart_charging_routes(smart_charging, result, request, self._send_later),
+            firmware_routes(UPDATE_201, self._firmware, result, self._background.adopt),
             charge_point.routes(self),
         )
-        self._follow(bus)
 
     # ================================================================== public surface
 
@@ -581,14 +584,6 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
         self._end_transaction("ResetCommand", "ImmediateReset", self._clock.now())
 
     # -- Firmware (L01) --------------------------------------------------------------------
-
-    def update_firmware(self, request: dict[str, Any]) -> str:
-        """L01 UpdateFirmware: Rejected unless a firmware installer was given."""
-        return self._firmware_request(request)
-
-    def after_update_firmware(self, request_id: int) -> None:
-        """Start the accepted firmware request (download, verify, wait, install)."""
-        self._start_firmware(request_id)
 
     def get_variables(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """B06: each variable's value, or why not."""
