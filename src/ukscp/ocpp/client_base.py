@@ -38,7 +38,7 @@ from ukscp.events import (
     SessionStarted,
 )
 from ukscp.ocpp import authorization, vendor
-from ukscp.ocpp.availability import Availability
+from ukscp.ocpp.availability.core import Availability
 from ukscp.ocpp.firmware.updates import FirmwareUpdates
 from ukscp.ocpp.link import Caller, CsmsLink, CsmsRefused
 from ukscp.ocpp.logs import routes as logs
@@ -500,11 +500,8 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
 
     # ================================================================== availability
 
-    def _change_availability(self, kind: str) -> str:
-        """ChangeAvailability of the whole charger; Inoperative in a transaction is Scheduled."""
-        return self._availability.change(
-            kind == "Operative", transaction_open=self._transactions.current is not None
-        )
+    def _transaction_open(self) -> bool:
+        return self._transactions.current is not None
 
     def _availability_changed(self) -> None:
         self._status_dirty.set()

@@ -13,6 +13,12 @@ from typing import Any, Protocol
 
 from ukscp.limits.limit import Limit
 
+EVSE_ID = 1
+"""This charger's one EVSE (OCPP 2.0.1; EVSE 0 names the whole station)."""
+CONNECTOR_ID = 1
+"""Its one connector (OCPP 1.6 connectorId, 2.0.1 connectorId of EVSE 1; 1.6's 0 names the
+whole charge point)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ChargerSnapshot:

@@ -20,6 +20,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from ukscp.ocpp.port import CONNECTOR_ID
 from ukscp.ocpp.routes import Result, Route
 from ukscp.ocpp.smart_charging import (
     ChargingProfile,
@@ -34,7 +35,6 @@ from ukscp.ocpp.v16.transactions import OpenTransaction
 
 _log = logging.getLogger(__name__)
 
-CONNECTOR_ID = 1
 
 
 class TransactionInfo(Protocol):

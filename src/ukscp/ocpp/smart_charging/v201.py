@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ukscp.ocpp.port import EVSE_ID
 from ukscp.ocpp.routes import Call, Result, Route
 from ukscp.ocpp.smart_charging import (
     ChargingProfile,
@@ -29,7 +30,6 @@ from ukscp.ocpp.smart_charging.wire201 import PURPOSES_201
 
 _log = logging.getLogger(__name__)
 
-EVSE_ID = 1
 _EVSES = (0, EVSE_ID)
 
 

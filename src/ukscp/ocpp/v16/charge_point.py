@@ -46,13 +46,7 @@ class CsmsRequests(Protocol):
         """GetConfiguration: ``(configuration_key entries, unknown_key names)``."""
         ...
 
-    def change_availability(self, connector_id: int, kind: str) -> str:
-        """ChangeAvailability (Operative or Inoperative): Accepted, Rejected or Scheduled."""
-        ...
 
-    def unlock_connector(self) -> str:
-        """UnlockConnector: Unlocked, UnlockFailed or NotSupported."""
-        ...
 
     def trigger_message(self, requested: str, connector_id: int | None) -> str:
         """TriggerMessage: Accepted, Rejected or NotImplemented."""
@@ -124,17 +118,6 @@ def routes(requests: CsmsRequests) -> list[Route]:
             lambda call: requests.after_change_configuration(call.args["key"]),
         ),
         Route("GetConfiguration", get_configuration),
-        Route(
-            "ChangeAvailability",
-            lambda call: result(
-                "ChangeAvailability",
-                status=requests.change_availability(call.args["connector_id"], call.args["type"]),
-            ),
-        ),
-        Route(
-            "UnlockConnector",
-            lambda call: result("UnlockConnector", status=requests.unlock_connector()),
-        ),
         trigger("TriggerMessage"),
         trigger("ExtendedTriggerMessage"),
     ]

@@ -30,6 +30,7 @@ from websockets.asyncio.client import ClientConnection
 
 from ukscp.clock import Clock
 from ukscp.events import EventBus, SessionEnded, SessionStarted
+from ukscp.ocpp.availability.routes import routes16 as availability_routes
 from ukscp.ocpp.client_base import (
     BootInfo,
     ChargePointLike,
@@ -47,7 +48,7 @@ from ukscp.ocpp.meter_values import (
     SAMPLE_PERIODIC,
     ocpp_time,
 )
-from ukscp.ocpp.port import ChargerPort, ChargerSnapshot, KeyValueStore
+from ukscp.ocpp.port import CONNECTOR_ID, ChargerPort, ChargerSnapshot, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue, QueuedMessage
 from ukscp.ocpp.routes import join
 from ukscp.ocpp.smart_charging.v16 import SmartCharging16
@@ -81,7 +82,6 @@ _log = logging.getLogger(__name__)
 LOCAL_ID_TAG = "ukscp-owner"
 """The id tag of the owner's own sessions (a home charger has no card reader)."""
 
-CONNECTOR_ID = 1
 
 # Which configuration key sets each interval the shared loops keep.
 _INTERVAL_KEYS: dict[Interval, str] = {
@@ -160,6 +160,7 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
             self._shared_routes(result),
             [] if smart_charging is None else smart_charging_routes(smart_charging, result),
             firmware_routes(SIGNED_UPDATE_16, self._firmware, result, self._background.adopt),
+            availability_routes(self._availability, self._transaction_open, result),
             charge_point.routes(self),
         )
 
@@ -377,25 +378,6 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
         snapshot = self._port.snapshot()
         self._end_transaction("Remote", self._clock.now(), snapshot.energy_import_wh)
         return "Accepted"
-
-    def change_availability(self, connector_id: int, kind: str) -> str:
-        """ChangeAvailability (section 5.2): connector 0 (the charge point) or 1 alike.
-
-        Inoperative while a transaction runs is Scheduled for its end.
-        """
-        if connector_id not in (0, CONNECTOR_ID):
-            return "Rejected"
-        return self._change_availability(kind)
-
-    def unlock_connector(self) -> str:
-        """UnlockConnector (section 5.18): NotSupported, whichever connector is named.
-
-        The cable is tethered: this charger has no connector lock (the board's
-        capabilities, :mod:`ukscp.hardware.protocols`, have none), which 1.6
-        answers NotSupported, as it does an unknown connector. Nothing is done,
-        so a transaction is not stopped for an unlock that cannot happen.
-        """
-        return "NotSupported"
 
     def trigger_message(self, requested: str, connector_id: int | None) -> str:
         """Core TriggerMessage (section 5.17): Accepted, Rejected or NotImplemented."""

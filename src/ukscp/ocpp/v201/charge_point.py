@@ -56,16 +56,7 @@ class CsmsRequests(Protocol):
         ...
 
 
-    def change_availability(
-        self, operational_status: str, evse_id: int | None, connector_id: int | None
-    ) -> str:
-        """ChangeAvailability: Accepted, Rejected or Scheduled."""
-        ...
 
-    def unlock_connector(self, evse_id: int, connector_id: int) -> str:
-        """UnlockConnector: Unlocked, UnlockFailed, OngoingAuthorizedTransaction or
-        UnknownConnector."""
-        ...
 
     def trigger_message(self, requested: str, evse_id: int | None, connector_id: int | None) -> str:
         """TriggerMessage: Accepted, Rejected or NotImplemented."""
@@ -92,13 +83,6 @@ def routes(requests: CsmsRequests) -> list[Route]:
         )
         return result("RequestStartTransaction", status=status, transaction_id=transaction_id)
 
-    def change_availability(call: Call) -> Any:
-        evse_id, connector_id = evse_of(call.args)
-        status = requests.change_availability(
-            call.args["operational_status"], evse_id, connector_id
-        )
-        return result("ChangeAvailability", status=status)
-
     def trigger_message(call: Call) -> Any:
         evse_id, connector_id = evse_of(call.args)
         status = requests.trigger_message(call.args["requested_message"], evse_id, connector_id)
@@ -119,14 +103,6 @@ def routes(requests: CsmsRequests) -> list[Route]:
                 "Reset", status=requests.reset(call.args["type"], call.args.get("evse_id"))
             ),
             lambda call: requests.after_reset(call.args["type"]),
-        ),
-        Route("ChangeAvailability", change_availability),
-        Route(
-            "UnlockConnector",
-            lambda call: result(
-                "UnlockConnector",
-                status=requests.unlock_connector(call.args["evse_id"], call.args["connector_id"]),
-            ),
         ),
         Route(
             "TriggerMessage",

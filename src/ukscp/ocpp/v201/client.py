@@ -35,7 +35,8 @@ from websockets.asyncio.client import ClientConnection
 
 from ukscp.clock import Clock
 from ukscp.events import EventBus, SessionEnded, SessionStarted
-from ukscp.ocpp.availability import REJECTED
+from ukscp.ocpp.availability.core import REJECTED
+from ukscp.ocpp.availability.routes import routes201 as availability_routes
 from ukscp.ocpp.client_base import (
     BootInfo,
     ChargePointLike,
@@ -57,7 +58,7 @@ from ukscp.ocpp.meter_values import (
     TRANSACTION_END,
     ocpp_time,
 )
-from ukscp.ocpp.port import ChargerPort, ChargerSnapshot, KeyValueStore
+from ukscp.ocpp.port import CONNECTOR_ID, EVSE_ID, ChargerPort, ChargerSnapshot, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue, QueuedMessage
 from ukscp.ocpp.routes import join
 from ukscp.ocpp.sender import QueueSender
@@ -74,8 +75,6 @@ from ukscp.ocpp.v201.meter_values import meter_value
 from ukscp.ocpp.v201.reports import base_report, variable_results
 from ukscp.ocpp.v201.status import charging_state, connector_status
 from ukscp.ocpp.v201.transactions import (
-    CONNECTOR_ID,
-    EVSE_ID,
     IdToken,
     OpenTransaction,
     TransactionState,
@@ -174,6 +173,7 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
             self._shared_routes(result),
             smart_charging_routes(smart_charging, result, request, self._send_later),
             firmware_routes(UPDATE_201, self._firmware, result, self._background.adopt),
+            availability_routes(self._availability, self._transaction_open, result),
             charge_point.routes(self),
         )
 
@@ -481,33 +481,6 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
             return "Rejected"
         self._end_transaction("RemoteStop", "Remote", self._clock.now())
         return "Accepted"
-
-    def change_availability(
-        self, operational_status: str, evse_id: int | None, connector_id: int | None
-    ) -> str:
-        """G03 (the station) or G04 (EVSE 1 or its connector): all the same on one connector.
-
-        Inoperative while a transaction runs is Scheduled for its end.
-        """
-        if evse_id not in (None, EVSE_ID) or connector_id not in (None, CONNECTOR_ID):
-            return REJECTED
-        return self._change_availability(operational_status)
-
-    def unlock_connector(self, evse_id: int, connector_id: int) -> str:
-        """UnlockConnector (F05): UnknownConnector, OngoingAuthorizedTransaction or UnlockFailed.
-
-        An unknown EVSE or connector is UnknownConnector; while a transaction
-        runs the answer is OngoingAuthorizedTransaction (the CSMS stops it
-        first, with RequestStopTransaction). Otherwise
-        the unlock fails: the cable is tethered, and this charger has no
-        connector lock (the board's capabilities, :mod:`ukscp.hardware.protocols`,
-        have none). 2.0.1 has no NotSupported here: UnlockFailed says it.
-        """
-        if evse_id != EVSE_ID or connector_id != CONNECTOR_ID:
-            return "UnknownConnector"
-        if self._transactions.current is not None:
-            return "OngoingAuthorizedTransaction"
-        return "UnlockFailed"
 
     def trigger_message(self, requested: str, evse_id: int | None, connector_id: int | None) -> str:
         """F06: Accepted, Rejected or NotImplemented.

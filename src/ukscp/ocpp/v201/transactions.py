@@ -20,12 +20,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from ukscp.ocpp.port import KeyValueStore
+from ukscp.ocpp.port import CONNECTOR_ID, EVSE_ID, KeyValueStore
 from ukscp.ocpp.transactions import StoredTransaction
 
 _KEY = "ocpp.v201.open_transaction"
-EVSE_ID = 1
-CONNECTOR_ID = 1
 
 
 @dataclass(frozen=True, slots=True)
