@@ -58,9 +58,6 @@ from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 _log = logging.getLogger(__name__)
 
-RANDOM_DELAY_MAX_S = 1800
-"""The most a CSMS may set the randomised delay's maximum to (regulation 11)."""
-
 Interval = Literal["heartbeat", "sampled", "aligned"]
 """The intervals a client keeps: heartbeats, periodic samples, clock-aligned readings."""
 
@@ -602,20 +599,6 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
         await send_live(self._link, message)
 
     # ================================================================== settings
-
-    def _set_random_delay_max(self, value: str) -> str:
-        """Regulation 11's remote setting of the maximum delay (0..1800 s)."""
-        try:
-            seconds = int(value.strip())
-        except ValueError:
-            return _REJECTED
-        if not 0 <= seconds <= RANDOM_DELAY_MAX_S:
-            return _REJECTED
-        try:
-            self._port.set_random_delay_max_s(seconds)
-        except ValueError:
-            return _REJECTED
-        return _ACCEPTED
 
     def _wake_for(self, which: Interval | None) -> None:
         """A setting changed: the loop of ``which`` (see :meth:`_int_setting`) looks again."""

@@ -34,17 +34,8 @@ class CsmsRequests(Protocol):
         """Carry out an accepted reset (the answer has been sent)."""
         ...
 
-    def change_configuration(self, key: str, value: str) -> str:
-        """ChangeConfiguration: Accepted, Rejected, RebootRequired or NotSupported."""
-        ...
 
-    def after_change_configuration(self, key: str) -> None:
-        """Act on a change once the answer is sent (e.g. reconnect with a new key)."""
-        ...
 
-    def get_configuration(self, keys: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
-        """GetConfiguration: ``(configuration_key entries, unknown_key names)``."""
-        ...
 
 
 
@@ -72,12 +63,6 @@ def routes(requests: CsmsRequests) -> list[Route]:
             call.args["id_tag"], call.args.get("connector_id"), call.wire.get("chargingProfile")
         )
         return result("RemoteStartTransaction", status=status)
-
-    def get_configuration(call: Call) -> Any:
-        known, unknown = requests.get_configuration(call.args.get("key"))
-        return result(
-            "GetConfiguration", configuration_key=known or None, unknown_key=unknown or None
-        )
 
     def trigger(action: str) -> Route:
         return Route(
@@ -109,15 +94,6 @@ def routes(requests: CsmsRequests) -> list[Route]:
             lambda call: result("Reset", status=requests.reset(call.args["type"])),
             lambda call: requests.after_reset(call.args["type"]),
         ),
-        Route(
-            "ChangeConfiguration",
-            lambda call: result(
-                "ChangeConfiguration",
-                status=requests.change_configuration(call.args["key"], call.args["value"]),
-            ),
-            lambda call: requests.after_change_configuration(call.args["key"]),
-        ),
-        Route("GetConfiguration", get_configuration),
         trigger("TriggerMessage"),
         trigger("ExtendedTriggerMessage"),
     ]

@@ -51,6 +51,10 @@ from ukscp.ocpp.meter_values import (
 from ukscp.ocpp.port import CONNECTOR_ID, ChargerPort, ChargerSnapshot, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue, QueuedMessage
 from ukscp.ocpp.routes import join
+from ukscp.ocpp.settings import configuration16 as cfg
+from ukscp.ocpp.settings.configuration16 import Configuration, ExternalKey
+from ukscp.ocpp.settings.random_delay import remote_setter
+from ukscp.ocpp.settings.routes import routes16 as settings_routes
 from ukscp.ocpp.smart_charging.v16 import SmartCharging16
 from ukscp.ocpp.smart_charging.v16 import routes as smart_charging_routes
 from ukscp.ocpp.transport import CsmsTransport
@@ -62,9 +66,7 @@ from ukscp.ocpp.trigger import (
     send_live,
 )
 from ukscp.ocpp.v16 import charge_point
-from ukscp.ocpp.v16 import configuration as cfg
 from ukscp.ocpp.v16._lib import Router, request, result
-from ukscp.ocpp.v16.configuration import Configuration, ExternalKey
 from ukscp.ocpp.v16.meter_values import meter_value
 from ukscp.ocpp.v16.sender import QueueSender16, id_tag_status
 from ukscp.ocpp.v16.status import NO_ERROR, connector_status, core_firmware_status
@@ -161,6 +163,7 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
             [] if smart_charging is None else smart_charging_routes(smart_charging, result),
             firmware_routes(SIGNED_UPDATE_16, self._firmware, result, self._background.adopt),
             availability_routes(self._availability, self._transaction_open, result),
+            settings_routes(self._config, self._reconnect_if_asked, result),
             charge_point.routes(self),
         )
 
@@ -474,20 +477,6 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
         snapshot = self._port.snapshot()
         self._end_transaction(f"{kind}Reset", self._clock.now(), snapshot.energy_import_wh)
 
-    def change_configuration(self, key: str, value: str) -> str:
-        """ChangeConfiguration through the configuration table."""
-        status = self._config.change(key, value)
-        _log.info("ChangeConfiguration %s: %s", key, status)
-        return status
-
-    def after_change_configuration(self, key: str) -> None:
-        """Reconnect after a change of the security profile or the authorization key."""
-        self._reconnect_if_asked()
-
-    def get_configuration(self, keys: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
-        """GetConfiguration through the configuration table."""
-        return self._config.listing(keys)
-
     # ================================================================== configuration hooks
 
     def _external_keys(self) -> list[ExternalKey]:
@@ -505,7 +494,7 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
             ExternalKey(
                 cfg.UK_RANDOM_DELAY_MAX_DURATION,
                 get=lambda: str(self._port.random_delay_max_s()),
-                set=self._set_random_delay_max,
+                set=remote_setter(self._port),
             ),
         ]
 

@@ -16,9 +16,9 @@ from ukscp.clock import Clock
 from ukscp.ocpp.link import CsmsLink
 from ukscp.ocpp.queue import MessageQueue, QueuedMessage
 from ukscp.ocpp.sender import BeforeSending, QueueSender
-from ukscp.ocpp.v16 import configuration as cfg
+from ukscp.ocpp.settings import configuration16 as cfg
+from ukscp.ocpp.settings.configuration16 import Configuration
 from ukscp.ocpp.v16._lib import request
-from ukscp.ocpp.v16.configuration import Configuration
 from ukscp.security.seclog import SecurityLog
 
 _log = logging.getLogger(__name__)

@@ -35,25 +35,10 @@ class CsmsRequests(Protocol):
         """Carry out an accepted reset (the answer has been sent)."""
         ...
 
-    def get_variables(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """GetVariables: one GetVariableResultType (snake_case) per item."""
-        ...
 
-    def set_variables(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """SetVariables: one SetVariableResultType (snake_case) per item."""
-        ...
 
-    def after_set_variables(self) -> None:
-        """Act on the changes once answered (reconnect with a new profile or password)."""
-        ...
 
-    def get_base_report(self, request_id: int, report_base: str) -> str:
-        """GetBaseReport: Accepted or NotSupported."""
-        ...
 
-    def after_get_base_report(self, request_id: int) -> None:
-        """Send the NotifyReport of an accepted GetBaseReport."""
-        ...
 
 
 
@@ -108,28 +93,5 @@ def routes(requests: CsmsRequests) -> list[Route]:
             "TriggerMessage",
             trigger_message,
             lambda call: requests.after_trigger_message(call.args["requested_message"]),
-        ),
-        Route(
-            "GetVariables",
-            lambda call: result(
-                "GetVariables",
-                get_variable_result=requests.get_variables(call.args["get_variable_data"]),
-            ),
-        ),
-        Route(
-            "SetVariables",
-            lambda call: result(
-                "SetVariables",
-                set_variable_result=requests.set_variables(call.args["set_variable_data"]),
-            ),
-            lambda _: requests.after_set_variables(),
-        ),
-        Route(
-            "GetBaseReport",
-            lambda call: result(
-                "GetBaseReport",
-                status=requests.get_base_report(call.args["request_id"], call.args["report_base"]),
-            ),
-            lambda call: requests.after_get_base_report(call.args["request_id"]),
         ),
     ]

@@ -62,17 +62,18 @@ from ukscp.ocpp.port import CONNECTOR_ID, EVSE_ID, ChargerPort, ChargerSnapshot,
 from ukscp.ocpp.queue import MessageQueue, QueuedMessage
 from ukscp.ocpp.routes import join
 from ukscp.ocpp.sender import QueueSender
+from ukscp.ocpp.settings import device_model201 as dm
+from ukscp.ocpp.settings.device_model201 import DeviceModel, ExternalVariable, Name
+from ukscp.ocpp.settings.random_delay import remote_setter
+from ukscp.ocpp.settings.routes import routes201 as settings_routes
 from ukscp.ocpp.smart_charging.caps import MAX_PROFILES
 from ukscp.ocpp.smart_charging.v201 import SmartCharging201
 from ukscp.ocpp.smart_charging.v201 import routes as smart_charging_routes
 from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.trigger import READING_CONTEXT, Triggerable, TriggerTarget, send_live
 from ukscp.ocpp.v201 import charge_point
-from ukscp.ocpp.v201 import device_model as dm
 from ukscp.ocpp.v201._lib import Router, request, result
-from ukscp.ocpp.v201.device_model import DeviceModel, ExternalVariable, Name
 from ukscp.ocpp.v201.meter_values import meter_value
-from ukscp.ocpp.v201.reports import base_report, variable_results
 from ukscp.ocpp.v201.status import charging_state, connector_status
 from ukscp.ocpp.v201.transactions import (
     IdToken,
@@ -165,7 +166,6 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
         )
         self._pending_remote: tuple[IdToken, int, float] | None = None  # token, id, deadline
         self._reset_when_idle = False
-        self._report_requests: dict[int, str] = {}  # request id -> report base
         if smart_charging is not None:
             smart_charging.attach(self)
         self._follow(bus)
@@ -174,6 +174,14 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
             smart_charging_routes(smart_charging, result, request, self._send_later),
             firmware_routes(UPDATE_201, self._firmware, result, self._background.adopt),
             availability_routes(self._availability, self._transaction_open, result),
+            settings_routes(
+                self._model,
+                self._reconnect_if_asked,
+                result,
+                request,
+                self._clock.now,
+                self._send_later,
+            ),
             charge_point.routes(self),
         )
 
@@ -558,52 +566,6 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
 
     # -- Firmware (L01) --------------------------------------------------------------------
 
-    def get_variables(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """B06: each variable's value, or why not."""
-        return variable_results(items, lambda name, kind, _: self._model.get(name, kind))
-
-    def set_variables(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """B05: set each variable; the answer says, per variable, whether it was taken."""
-
-        def setter(name: Name, kind: str, value: str | None) -> tuple[str, str | None]:
-            status = self._model.set(name, value or "", kind)
-            _log.info("SetVariables %s.%s: %s", name.component, name.variable, status)
-            return status, None
-
-        return variable_results(items, setter, setting=True)
-
-    def after_set_variables(self) -> None:
-        """Reconnect after a change of the security profile or the Basic auth password."""
-        self._reconnect_if_asked()
-
-    def get_base_report(self, request_id: int, report_base: str) -> str:
-        """B07: FullInventory lists every variable, ConfigurationInventory the settable ones.
-
-        SummaryInventory (optional in B07) is not offered.
-        """
-        if report_base not in ("FullInventory", "ConfigurationInventory"):
-            return "NotSupported"
-        self._report_requests[request_id] = report_base
-        return "Accepted"
-
-    def after_get_base_report(self, request_id: int) -> None:
-        """NotifyReport, best effort (the CSMS asks again if it is lost)."""
-        report_base = self._report_requests.pop(request_id, None)
-        if report_base is None:
-            return
-        entries = self._model.report()
-        if report_base == "ConfigurationInventory":
-            entries = (e for e in entries if e.mutability != "ReadOnly")
-        data = base_report(entries)
-        message = request(
-            "NotifyReport",
-            request_id=request_id,
-            generated_at=ocpp_time(self._clock.now()),
-            seq_no=0,
-            report_data=data,
-        )
-        self._send_later([message])
-
     # ================================================================== device model hooks
 
     def _external_variables(self) -> list[ExternalVariable]:
@@ -639,7 +601,7 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
             ExternalVariable(
                 dm.RANDOM_DELAY_MAX,
                 get=lambda: str(self._port.random_delay_max_s()),
-                set=self._set_random_delay_max,
+                set=remote_setter(self._port),
                 data_type="integer",
                 unit="s",
             ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ukscp.ocpp.v201.device_model import UNKNOWN_COMPONENT, Entry, Name
+from ukscp.ocpp.settings.device_model201 import UNKNOWN_COMPONENT, Entry, Name
 
 Act = Callable[[Name, str, str | None], tuple[str, str | None]]
 """``(name, attribute type, value to set or None) -> (attribute status, value read)``."""
