@@ -297,7 +297,7 @@ def install_slot(
     installed_at: datetime = NOW,
 ) -> Any:
     """A slot as the installer leaves it before its restart (the installer's own calls)."""
-    from ukscp.security.firmware_slots import SlotOrigin, SlotPointer
+    from ukscp.firmware.slots import SlotOrigin, SlotPointer
 
     download = slots.incoming / f"request-{request_id}.part"
     download.write_bytes(wheel)
@@ -322,7 +322,7 @@ def rerecord(slots: Any) -> Any:
     whatever the active slot now holds (wheel and files), so the recorded digests agree."""
     from dataclasses import replace
 
-    from ukscp.security.firmware_slots import manifest_bytes, site_digests
+    from ukscp.firmware.site import manifest_bytes, site_digests
 
     active = slots.active()
     data = manifest_bytes(site_digests(slots.site_dir(active.slot)))
@@ -349,7 +349,8 @@ def forge_slot(
     certificate and signature they choose, and every recorded digest made to match."""
     import shutil
 
-    from ukscp.security.firmware_slots import SlotOrigin, unpack_wheel
+    from ukscp.firmware.site import unpack_wheel
+    from ukscp.firmware.slots import SlotOrigin
 
     active = slots.active()
     directory = slots.slot_dir(active.slot)

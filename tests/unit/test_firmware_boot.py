@@ -22,23 +22,12 @@ from tests.firmware_support import (
     wheel_filename,
 )
 from ukscp.clock import VirtualClock
-from ukscp.security.firmware import FirmwareStatus, Step
-from ukscp.security.firmware_boot import (
-    ChildCommand,
-    Next,
-    exit_status,
-    judge_exit,
-    plan_boot,
-    start_failure,
-)
-from ukscp.security.firmware_install import FirmwareInstaller
-from ukscp.security.firmware_slots import (
-    FirmwareSlots,
-    SlotPointer,
-    UnpackError,
-    compare_files,
-    unpack_wheel,
-)
+from ukscp.firmware.boot import Next, exit_status, judge_exit, plan_boot, start_failure
+from ukscp.firmware.install import FirmwareInstaller
+from ukscp.firmware.launcher import ChildCommand
+from ukscp.firmware.site import UnpackError, compare_files, unpack_wheel
+from ukscp.firmware.slots import FirmwareSlots, SlotPointer
+from ukscp.firmware.status import FirmwareStatus, Step
 from ukscp.security.seclog import SecurityLog
 
 RESTART = 3

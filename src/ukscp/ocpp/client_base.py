@@ -37,6 +37,7 @@ from ukscp.events import (
     SessionEnded,
     SessionStarted,
 )
+from ukscp.firmware.install import FirmwareInstaller
 from ukscp.ocpp.availability import Availability
 from ukscp.ocpp.firmware import FirmwareUpdates
 from ukscp.ocpp.link import Caller, CsmsLink, CsmsRefused
@@ -50,7 +51,6 @@ from ukscp.ocpp.transactions import StoredTransaction, TransactionRecord
 from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.trigger import Triggers, TriggerTarget, firmware_status_now, send_live
 from ukscp.ocpp.vendor import data_transfer_status
-from ukscp.security.firmware_install import FirmwareInstaller
 from ukscp.security.remote_targets import TargetPolicy
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 

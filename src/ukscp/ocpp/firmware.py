@@ -22,9 +22,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from ukscp.firmware.install import FirmwareInstaller
+from ukscp.firmware.request import FirmwareRequest, UpdateAnswer
+from ukscp.firmware.status import FirmwareStatus
 from ukscp.ocpp.queue import MessageQueue
-from ukscp.security.firmware import FirmwareRequest, FirmwareStatus, UpdateAnswer
-from ukscp.security.firmware_install import FirmwareInstaller
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 _log = logging.getLogger(__name__)
