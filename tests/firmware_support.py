@@ -169,10 +169,21 @@ def wheel_bytes(version: str, *, name: str = "ukscp", metadata: bool = True) -> 
 
 
 def build_wheel(
-    files: dict[str, bytes], version: str, *, name: str = "ukscp", metadata: bool = True
+    files: dict[str, bytes],
+    version: str,
+    *,
+    name: str = "ukscp",
+    metadata: bool = True,
+    dist_info: str | None = None,
+    metadata_version: str | None = None,
 ) -> bytes:
-    """A wheel of ``files`` (paths inside the wheel) with its dist-info and a true RECORD."""
-    dist_info = f"{name}-{version}.dist-info"
+    """A wheel of ``files`` (paths inside the wheel) with its dist-info and a true RECORD.
+
+    ``dist_info`` names the ``.dist-info`` directory (by default
+    ``{name}-{version}.dist-info``); ``metadata_version`` is the Version METADATA
+    states (by default ``version``).
+    """
+    dist_info = dist_info or f"{name}-{version}.dist-info"
     files = {
         **files,
         f"{dist_info}/WHEEL": (
@@ -182,7 +193,7 @@ def build_wheel(
     }
     if metadata:
         files[f"{dist_info}/METADATA"] = (
-            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {metadata_version or version}\n"
             "Summary: test firmware\n".encode()
         )
     record = "".join(

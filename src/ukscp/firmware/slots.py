@@ -54,16 +54,13 @@ from typing import Any
 
 from ukscp.files import write_atomically
 from ukscp.firmware.site import (
-    UnpackError,
     compare_files,
     manifest_bytes,
     sha256_file,
     site_digests,
     unpack_wheel,
-    wheel_record,
 )
-from ukscp.firmware.verdict import FirmwareError
-from ukscp.firmware.wheel import WheelInfo, read_wheel
+from ukscp.firmware.wheel import NotAWheel, Wheel, WheelInfo
 
 FIRMWARE_DIR = "firmware"
 POINTER_FILE = "active.json"
@@ -169,6 +166,26 @@ def parse_pointer(raw: Mapping[str, Any]) -> SlotPointer | None:
         )
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _wheel_evidence(path: Path) -> tuple[WheelInfo | str, dict[str, str] | str]:
+    """What the wheel says it is, and every file its RECORD lists; each, or why not."""
+    try:
+        wheel = Wheel.open(path)
+    except NotAWheel as exc:
+        return str(exc), f"the wheel's RECORD cannot be used: {exc}"
+    with wheel:
+        info: WheelInfo | str
+        try:
+            info = wheel.info()
+        except NotAWheel as exc:
+            info = str(exc)
+        record: dict[str, str] | str
+        try:
+            record = wheel.expected_digests()
+        except NotAWheel as exc:
+            record = f"the wheel's RECORD cannot be used: {exc}"
+    return info, record
 
 
 def _fsync_dir(path: Path) -> None:
@@ -330,16 +347,7 @@ class FirmwareSlots:
             digest = bytes.fromhex(sha256_file(wheel))
         except OSError:
             digest = f"missing: {pointer.wheel}"
-        info: WheelInfo | str
-        try:
-            info = read_wheel(wheel)
-        except FirmwareError as exc:
-            info = str(exc)
-        record: dict[str, str] | str
-        try:
-            record = wheel_record(wheel)
-        except UnpackError as exc:
-            record = f"the wheel's RECORD cannot be used: {exc}"
+        info, record = _wheel_evidence(wheel)
         origin: SlotOrigin | str
         try:
             with self.origin_path(pointer.slot).open("rb") as stream:
