@@ -306,7 +306,7 @@ def _dist_info(archive: zipfile.ZipFile, label: str, project: str, version: Vers
         named = canonicalize_name(dist_name) == project and Version(dist_version) == version
     except InvalidVersion:
         named = False
-    if not dist_name or not named:
+    if not named:
         raise NotAWheel(
             f"{label}: its {dist_info!r} is not named for {project} {version}"
             " (a wheel's is {distribution}-{version}.dist-info)"
