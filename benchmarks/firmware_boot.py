@@ -54,9 +54,10 @@ from tests.firmware_support import (
     write_root,
 )
 from ukscp.clock import VirtualClock
-from ukscp.security.firmware import check_origin
-from ukscp.security.firmware_boot import ChildCommand, Launcher, judge_origin
-from ukscp.security.firmware_slots import FirmwareSlots
+from ukscp.firmware.boot import judge_origin
+from ukscp.firmware.launcher import ChildCommand, Launcher
+from ukscp.firmware.signing import check_origin
+from ukscp.firmware.slots import FirmwareSlots
 
 OUT = Path(__file__).parent / "results" / "firmware_boot.md"
 

@@ -169,10 +169,21 @@ def wheel_bytes(version: str, *, name: str = "ukscp", metadata: bool = True) -> 
 
 
 def build_wheel(
-    files: dict[str, bytes], version: str, *, name: str = "ukscp", metadata: bool = True
+    files: dict[str, bytes],
+    version: str,
+    *,
+    name: str = "ukscp",
+    metadata: bool = True,
+    dist_info: str | None = None,
+    metadata_version: str | None = None,
 ) -> bytes:
-    """A wheel of ``files`` (paths inside the wheel) with its dist-info and a true RECORD."""
-    dist_info = f"{name}-{version}.dist-info"
+    """A wheel of ``files`` (paths inside the wheel) with its dist-info and a true RECORD.
+
+    ``dist_info`` names the ``.dist-info`` directory (by default
+    ``{name}-{version}.dist-info``); ``metadata_version`` is the Version METADATA
+    states (by default ``version``).
+    """
+    dist_info = dist_info or f"{name}-{version}.dist-info"
     files = {
         **files,
         f"{dist_info}/WHEEL": (
@@ -182,7 +193,7 @@ def build_wheel(
     }
     if metadata:
         files[f"{dist_info}/METADATA"] = (
-            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {metadata_version or version}\n"
             "Summary: test firmware\n".encode()
         )
     record = "".join(
@@ -297,7 +308,7 @@ def install_slot(
     installed_at: datetime = NOW,
 ) -> Any:
     """A slot as the installer leaves it before its restart (the installer's own calls)."""
-    from ukscp.security.firmware_slots import SlotOrigin, SlotPointer
+    from ukscp.firmware.slots import SlotOrigin, SlotPointer
 
     download = slots.incoming / f"request-{request_id}.part"
     download.write_bytes(wheel)
@@ -322,7 +333,7 @@ def rerecord(slots: Any) -> Any:
     whatever the active slot now holds (wheel and files), so the recorded digests agree."""
     from dataclasses import replace
 
-    from ukscp.security.firmware_slots import manifest_bytes, site_digests
+    from ukscp.firmware.site import manifest_bytes, site_digests
 
     active = slots.active()
     data = manifest_bytes(site_digests(slots.site_dir(active.slot)))
@@ -349,7 +360,8 @@ def forge_slot(
     certificate and signature they choose, and every recorded digest made to match."""
     import shutil
 
-    from ukscp.security.firmware_slots import SlotOrigin, unpack_wheel
+    from ukscp.firmware.site import unpack_wheel
+    from ukscp.firmware.slots import SlotOrigin
 
     active = slots.active()
     directory = slots.slot_dir(active.slot)

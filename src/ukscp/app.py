@@ -32,6 +32,9 @@ from ukscp.events import (
 from ukscp.evse.controller import EvseController
 from ukscp.evse.state_machine import CONNECTED_STATES
 from ukscp.files import restrict_to_owner
+from ukscp.firmware.install import FirmwareInstaller
+from ukscp.firmware.slots import FirmwareSlots
+from ukscp.firmware.updates import UpdateChecker
 from ukscp.hardware.protocols import Board, TamperInput
 from ukscp.hardware.sim import SimBoard, SimEV, SimMeter
 from ukscp.history import EventHistory
@@ -54,14 +57,11 @@ from ukscp.regulation.dsr import DsrLimits
 from ukscp.regulation.random_delay import DelaySettings, Draw, Policy
 from ukscp.security.audit import attach_security_log
 from ukscp.security.credentials import OwnerAccounts, SetupCodeFile
-from ukscp.security.firmware_install import FirmwareInstaller
-from ukscp.security.firmware_slots import FirmwareSlots
 from ukscp.security.integrity_monitor import IntegrityMonitor
 from ukscp.security.password_worker import PasswordWorker
 from ukscp.security.seclog import SECLOG_FILE, SecurityEventType, SecurityLog
 from ukscp.security.tamper import TamperGuard
 from ukscp.security.tls import ensure_device_certificate, server_ssl_context
-from ukscp.security.updates import UpdateChecker
 from ukscp.settings_store import SettingsStore
 from ukscp.storage import DatabaseCorrupt, move_aside
 from ukscp.web.api import create_api

@@ -9,6 +9,8 @@ from typing import Any
 
 from ukscp.clock import Clock
 from ukscp.evse.controller import EvseController
+from ukscp.firmware.install import FirmwareInstaller
+from ukscp.firmware.updates import UpdateChecker
 from ukscp.hardware.protocols import EnergyMeter, Meter
 from ukscp.hardware.sim import SimBoard, SimEV
 from ukscp.limits import Arbiter, ArbitratedLimit, Limit, LimitSource
@@ -23,11 +25,9 @@ from ukscp.personal_data import PersonalData
 from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import RandomDelayGate
 from ukscp.regulation.schedule import schedule_from_json, windows_from_json
-from ukscp.security.firmware_install import FirmwareInstaller
 from ukscp.security.integrity_monitor import IntegrityMonitor
 from ukscp.security.secure_boot import secure_boot_state
 from ukscp.security.tamper import TamperGuard
-from ukscp.security.updates import UpdateChecker
 from ukscp.settings_store import SettingsStore
 from ukscp.web.schemas import (
     DeletedView,

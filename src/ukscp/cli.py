@@ -17,14 +17,9 @@ from ukscp.app import RESTART_EXIT_CODE, build_app
 from ukscp.clock import RealClock
 from ukscp.config import ConfigError, Settings, load_config
 from ukscp.files import OWNER_ONLY_UMASK
+from ukscp.firmware.launcher import DEFAULT_READY_TIMEOUT_S, READY_MARKER, ChildCommand, Launcher
+from ukscp.firmware.slots import FirmwareSlots
 from ukscp.security.credentials import ACCOUNTS_FILE, OwnerAccounts, SetupCodeFile
-from ukscp.security.firmware_boot import (
-    DEFAULT_READY_TIMEOUT_S,
-    READY_MARKER,
-    ChildCommand,
-    Launcher,
-)
-from ukscp.security.firmware_slots import FirmwareSlots
 from ukscp.security.integrity import (
     RELEASE_MANIFEST,
     IntegrityError,

@@ -30,8 +30,8 @@ from playwright.sync_api import Locator, Page, Route, expect
 import ukscp
 from tests.browser.conftest import Console, PageCharger, ensure_owner, screenshot
 from tests.integration.test_updates_repository import TufRepository
+from ukscp.firmware.updates import RELEASE_INDEX_TARGET
 from ukscp.security.integrity import package_root
-from ukscp.security.updates import RELEASE_INDEX_TARGET
 
 pytestmark = pytest.mark.browser
 

@@ -36,8 +36,8 @@ from tests.firmware_support import (
     write_root,
 )
 from tests.integration.test_ocpp16_support import CsmsServer, running_csms
+from ukscp.firmware.slots import FirmwareSlots
 from ukscp.ocpp.meter_values import ocpp_time
-from ukscp.security.firmware_slots import FirmwareSlots
 
 pytestmark = pytest.mark.e2e
 

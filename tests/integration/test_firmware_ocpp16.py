@@ -44,12 +44,12 @@ from tests.integration.test_ocpp16_support import (
 )
 from ukscp.clock import VirtualClock
 from ukscp.events import EventBus
+from ukscp.firmware.install import FirmwareInstaller
+from ukscp.firmware.slots import FirmwareSlots
 from ukscp.ocpp.meter_values import ocpp_time
 from ukscp.ocpp.queue import QUEUE_FILE, MessageQueue
 from ukscp.ocpp.transport import Backoff, CsmsTransport
 from ukscp.ocpp.v16 import OcppClient16
-from ukscp.security.firmware_install import FirmwareInstaller
-from ukscp.security.firmware_slots import FirmwareSlots
 from ukscp.security.seclog import SECLOG_FILE, SecurityLog
 from ukscp.settings_store import SettingsStore
 

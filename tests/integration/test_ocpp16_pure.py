@@ -22,8 +22,8 @@ from ukscp.ocpp.meter_values import (
     parse_measurands,
 )
 from ukscp.ocpp.port import ChargerSnapshot
-from ukscp.ocpp.v16._lib import payload_error
 from ukscp.ocpp.settings.configuration16 import Configuration, ExternalKey
+from ukscp.ocpp.v16._lib import payload_error
 from ukscp.ocpp.v16.meter_values import meter_value
 from ukscp.ocpp.v16.status import connector_status
 from ukscp.settings_store import SettingsStore

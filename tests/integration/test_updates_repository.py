@@ -36,13 +36,13 @@ from tuf.api.metadata import (
 )
 
 from ukscp.clock import VirtualClock
-from ukscp.security.seclog import SecurityLog, SecurityRecord
-from ukscp.security.updates import (
+from ukscp.firmware.updates import (
     ARCHIVE_TARGET_TEMPLATE,
     RELEASE_INDEX_TARGET,
     UpdateChecker,
     UpdateStatus,
 )
+from ukscp.security.seclog import SecurityLog, SecurityRecord
 
 RUNNING = "0.1.0"
 FAR = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3650)
@@ -472,7 +472,7 @@ def test_no_server_could_not_check(
 ) -> None:
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     url = f"http://127.0.0.1:{_free_port()}/repo"
-    with caplog.at_level(logging.WARNING, logger="ukscp.security.updates"):
+    with caplog.at_level(logging.WARNING, logger="ukscp.firmware.updates"):
         status = charger.checker(url).check_now()
     assert status.outcome == "could_not_check"
     assert status.available_version is None

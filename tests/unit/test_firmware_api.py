@@ -9,7 +9,7 @@ import yaml
 
 from ukscp.app import App
 from ukscp.config import parse_config
-from ukscp.security.firmware_slots import FirmwareSlots, SlotPointer
+from ukscp.firmware.slots import FirmwareSlots, SlotPointer
 
 
 async def test_the_factory_software_runs_until_a_slot_is_installed(

@@ -22,23 +22,13 @@ from tests.firmware_support import (
     wheel_filename,
 )
 from ukscp.clock import VirtualClock
-from ukscp.security.firmware import FirmwareStatus, Step
-from ukscp.security.firmware_boot import (
-    ChildCommand,
-    Next,
-    exit_status,
-    judge_exit,
-    plan_boot,
-    start_failure,
-)
-from ukscp.security.firmware_install import FirmwareInstaller
-from ukscp.security.firmware_slots import (
-    FirmwareSlots,
-    SlotPointer,
-    UnpackError,
-    compare_files,
-    unpack_wheel,
-)
+from ukscp.firmware.boot import Next, exit_status, judge_exit, plan_boot, start_failure
+from ukscp.firmware.install import FirmwareInstaller
+from ukscp.firmware.launcher import ChildCommand
+from ukscp.firmware.site import compare_files, unpack_wheel
+from ukscp.firmware.slots import FirmwareSlots, SlotPointer
+from ukscp.firmware.status import FirmwareStatus, Step
+from ukscp.firmware.wheel import NotAWheel
 from ukscp.security.seclog import SecurityLog
 
 RESTART = 3
@@ -260,11 +250,11 @@ def _raw_wheel(members: dict[str, bytes]) -> bytes:
 def test_a_wheel_member_that_could_leave_the_slot_is_refused(
     tmp_path: Path, members: dict[str, bytes], words: str
 ) -> None:
-    wheel = tmp_path / "w.whl"
+    wheel = tmp_path / wheel_filename("0.2.0")
     wheel.write_bytes(
         build_wheel({"ukscp/__init__.py": b"", **members}, "0.2.0")
     )
-    with pytest.raises(UnpackError, match=words):
+    with pytest.raises(NotAWheel, match=words):
         unpack_wheel(wheel, tmp_path / "site")
     assert not (tmp_path / "site").exists()
     assert not (tmp_path / "evil.py").exists()
@@ -274,9 +264,9 @@ def test_a_member_not_matching_record_is_refused_and_nothing_is_left(tmp_path: P
     good = zipfile.ZipFile(io.BytesIO(wheel_bytes("0.2.0")))
     members = {name: good.read(name) for name in good.namelist()}
     members["ukscp/__init__.py"] = b"import os  # not what RECORD says\n"
-    wheel = tmp_path / "w.whl"
+    wheel = tmp_path / wheel_filename("0.2.0")
     wheel.write_bytes(_raw_wheel(members))
-    with pytest.raises(UnpackError, match="does not match its RECORD hash"):
+    with pytest.raises(NotAWheel, match="does not match its RECORD hash"):
         unpack_wheel(wheel, tmp_path / "site")
     assert not (tmp_path / "site").exists()
 
@@ -285,9 +275,9 @@ def test_a_member_missing_from_record_is_refused(tmp_path: Path) -> None:
     good = zipfile.ZipFile(io.BytesIO(wheel_bytes("0.2.0")))
     members = {name: good.read(name) for name in good.namelist()}
     members["ukscp/extra.py"] = b"x = 1\n"
-    wheel = tmp_path / "w.whl"
+    wheel = tmp_path / wheel_filename("0.2.0")
     wheel.write_bytes(_raw_wheel(members))
-    with pytest.raises(UnpackError, match="not listed in RECORD"):
+    with pytest.raises(NotAWheel, match="not listed in RECORD"):
         unpack_wheel(wheel, tmp_path / "site")
 
 

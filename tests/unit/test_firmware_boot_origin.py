@@ -32,14 +32,9 @@ from tests.firmware_support import (
     write_root,
 )
 from ukscp.clock import VirtualClock
-from ukscp.security.firmware_boot import (
-    NO_ROOT,
-    ChildCommand,
-    Launcher,
-    check_time,
-    judge_origin,
-)
-from ukscp.security.firmware_slots import FirmwareSlots, SlotOrigin, SlotPointer, parse_origin
+from ukscp.firmware.boot import NO_ROOT, check_time, judge_origin
+from ukscp.firmware.launcher import ChildCommand, Launcher
+from ukscp.firmware.slots import FirmwareSlots, SlotOrigin, SlotPointer, parse_origin
 from ukscp.security.seclog import SecurityLog
 
 ROOT = make_root()

@@ -18,20 +18,11 @@ from tests.firmware_support import (
     wheel_bytes,
     wheel_filename,
 )
-from ukscp.security.firmware import (
-    FINAL,
-    TRANSITIONS,
-    FirmwareError,
-    FirmwareStatus,
-    NotAWheel,
-    Step,
-    check_signing_certificate,
-    load_trusted_roots,
-    next_status,
-    read_wheel,
-    verify_signature,
-    version_verdict,
-)
+from ukscp.firmware.rollback import version_verdict
+from ukscp.firmware.signing import check_signing_certificate, load_trusted_roots, verify_signature
+from ukscp.firmware.status import FINAL, TRANSITIONS, FirmwareStatus, Step, next_status
+from ukscp.firmware.verdict import FirmwareError
+from ukscp.firmware.wheel import NotAWheel, read_wheel
 
 ROOT = make_root()
 RSA_SIGNER = make_signer(ROOT, "rsa")

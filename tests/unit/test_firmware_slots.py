@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ukscp.security.firmware_slots import POINTER_FILE, FirmwareSlots, SlotOrigin, SlotPointer
+from ukscp.firmware.slots import POINTER_FILE, FirmwareSlots, SlotOrigin, SlotPointer
 
 ORIGIN = SlotOrigin("-----BEGIN CERTIFICATE-----\n", "c2ln")
 

@@ -17,9 +17,9 @@ import pytest
 
 from ukscp import __version__
 from ukscp.clock import VirtualClock
-from ukscp.security import updates
+from ukscp.firmware import updates
+from ukscp.firmware.updates import UpdateChecker, compare_versions, numeric_compare
 from ukscp.security.seclog import SecurityLog
-from ukscp.security.updates import UpdateChecker, compare_versions, numeric_compare
 
 
 @pytest.fixture
@@ -127,7 +127,7 @@ def test_missing_pinned_root_could_not_check(
 ) -> None:
     checker = make_checker(tmp_path, clock, seclog)
     assert checker.last is None
-    with caplog.at_level(logging.ERROR, logger="ukscp.security.updates"):
+    with caplog.at_level(logging.ERROR, logger="ukscp.firmware.updates"):
         status = checker.check_now()
     assert status.outcome == "could_not_check"
     assert "pinned TUF root" in status.detail

@@ -37,6 +37,7 @@ from ukscp.events import (
     SessionEnded,
     SessionStarted,
 )
+from ukscp.firmware.install import FirmwareInstaller
 from ukscp.ocpp import authorization, vendor
 from ukscp.ocpp.availability.core import Availability
 from ukscp.ocpp.firmware.updates import FirmwareUpdates
@@ -52,7 +53,6 @@ from ukscp.ocpp.sender import QueueSender
 from ukscp.ocpp.transactions import StoredTransaction, TransactionRecord
 from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.trigger import Triggers, TriggerTarget, firmware_status_now, send_live
-from ukscp.security.firmware_install import FirmwareInstaller
 from ukscp.security.remote_targets import TargetPolicy
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 

@@ -29,9 +29,9 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
+from ukscp.firmware.install import FirmwareInstaller
+from ukscp.firmware.status import FirmwareStatus
 from ukscp.ocpp.link import CsmsLink, CsmsRefused, Offline
-from ukscp.security.firmware import FirmwareStatus
-from ukscp.security.firmware_install import FirmwareInstaller
 
 _log = logging.getLogger(__name__)
 

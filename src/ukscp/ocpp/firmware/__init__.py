@@ -4,5 +4,5 @@
 read from the wire, the installer's statuses queued as notifications);
 :func:`~ukscp.ocpp.firmware.routes.routes` gives each version its route:
 1.6 SignedUpdateFirmware (security whitepaper ed. 2), 2.0.1 UpdateFirmware (L01).
-The installer itself is :mod:`ukscp.security.firmware_install`.
+The installer itself is :mod:`ukscp.firmware.install`.
 """

@@ -6,12 +6,12 @@ firmware: location, retrieveDateTime, installDateTime, signingCertificate,
 signature), the same answers and the same status words; only the name of the
 status message differs (SignedFirmwareStatusNotification, FirmwareStatusNotification).
 So only the wire lives here: the request's camelCase payload becomes a
-version-neutral :class:`~ukscp.security.firmware.FirmwareRequest`, the installer's
+version-neutral :class:`~ukscp.firmware.request.FirmwareRequest`, the installer's
 answer becomes the ``status`` of the response, and each status the installer
 reports becomes a status notification (with the requestId) written to the
 persistent queue first, so that none is lost while the CSMS is unreachable and
 they arrive in order after a reconnect. Everything else (certificate, download,
-signature, slots) is :class:`~ukscp.security.firmware_install.FirmwareInstaller`'s.
+signature, slots) is :class:`~ukscp.firmware.install.FirmwareInstaller`'s.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from ukscp.firmware.install import FirmwareInstaller
+from ukscp.firmware.request import FirmwareRequest, UpdateAnswer
+from ukscp.firmware.status import FirmwareStatus
 from ukscp.ocpp.queue import MessageQueue
-from ukscp.security.firmware import FirmwareRequest, FirmwareStatus, UpdateAnswer
-from ukscp.security.firmware_install import FirmwareInstaller
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 _log = logging.getLogger(__name__)

@@ -30,6 +30,7 @@ from websockets.asyncio.client import ClientConnection
 
 from ukscp.clock import Clock
 from ukscp.events import EventBus, SessionEnded, SessionStarted
+from ukscp.firmware.install import FirmwareInstaller
 from ukscp.ocpp.availability.routes import routes16 as availability_routes
 from ukscp.ocpp.client_base import (
     BootInfo,
@@ -76,7 +77,6 @@ from ukscp.ocpp.v16.transactions import (
     start_payload,
     stop_payload,
 )
-from ukscp.security.firmware_install import FirmwareInstaller
 from ukscp.security.seclog import SecurityLog
 
 _log = logging.getLogger(__name__)

@@ -35,6 +35,7 @@ from websockets.asyncio.client import ClientConnection
 
 from ukscp.clock import Clock
 from ukscp.events import EventBus, SessionEnded, SessionStarted
+from ukscp.firmware.install import FirmwareInstaller
 from ukscp.ocpp.availability.core import REJECTED
 from ukscp.ocpp.availability.routes import routes201 as availability_routes
 from ukscp.ocpp.client_base import (
@@ -81,7 +82,6 @@ from ukscp.ocpp.v201.transactions import (
     TransactionState,
     transaction_event,
 )
-from ukscp.security.firmware_install import FirmwareInstaller
 from ukscp.security.seclog import SecurityLog
 
 _log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Installing signed firmware for the CSMS: the asyncio shell around :mod:`.firmware`.
+"""Installing signed firmware for the CSMS: the asyncio shell around the pure checks.
 
 One :class:`FirmwareInstaller` per charger, driven by whichever OCPP client is
 running through two calls and one small interface:
@@ -16,7 +16,7 @@ running through two calls and one small interface:
   FirmwareStatusNotification: the same words, with the request id), says
   whether a session is running, and restarts the charger.
 
-After the restart the launcher (``ukscp boot``, :mod:`.firmware_boot`) runs the
+After the restart the launcher (``ukscp boot``, :mod:`.launcher`) runs the
 new slot. Once it is ready, :meth:`FirmwareInstaller.confirm_boot` (called by
 the new firmware) marks the slot confirmed and sends ``Installed`` (OCPP 1.6
 Security Whitepaper ed. 2 and 2.0.1 L01: InstallRebooting before the reboot,
@@ -25,13 +25,13 @@ changed since the install, a start that failed) waits in the slots' reports and
 is sent as soon as a client attaches: ``InstallVerificationFailed`` or
 ``InstallationFailed``.
 
-Every wait is on the :class:`~ukscp.clock.Clock`. The download runs on a worker
-thread (urllib), capped in size, with a socket timeout, under the target policy
-of :mod:`~ukscp.security.remote_targets`: no proxy from the environment, never
-from ``https://`` down to ``http://`` by a redirect, no loopback, link-local or
-private address (unless ``ocpp.allow_private_targets``), the CSMS's ``retries``
-clamped to 0..5 and ``retryInterval`` to 30 s..1 h. A refused target is final
-(``DownloadFailed`` at once, logged once). One request at a time: a new one
+Every wait is on the :class:`~ukscp.clock.Clock`. The download (:mod:`.download`)
+runs on a worker thread (urllib), capped in size, with a socket timeout, under the
+target policy of :mod:`~ukscp.security.remote_targets`: no proxy from the
+environment, never from ``https://`` down to ``http://`` by a redirect, no loopback,
+link-local or private address (unless ``ocpp.allow_private_targets``), the CSMS's
+``retries`` clamped to 0..5 and ``retryInterval`` to 30 s..1 h. A refused target is
+final (``DownloadFailed`` at once, logged once). One request at a time: a new one
 cancels the one running (``AcceptedCanceled``, OCPP 2.0.1 L01.FR.24 and the 1.6
 security whitepaper's SignedUpdateFirmware alike) unless it is past the point of
 installing; a cancelled download stops at once, as it does when the client that
@@ -46,40 +46,25 @@ delivers them as SecurityEventNotification; ``FirmwareUpdated`` on success.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
 import logging
-import os
-import ssl
-import urllib.error
-import urllib.request
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
 
 from ukscp.clock import Alarm, Clock
 from ukscp.events import EventBus, SessionEnded
-from ukscp.security.firmware import (
-    FINAL,
-    FirmwareError,
-    FirmwareRequest,
-    FirmwareStatus,
-    NotAWheel,
-    Step,
-    UpdateAnswer,
-    check_signing_certificate,
-    load_trusted_roots,
-    next_status,
-    read_wheel,
-    verify_signature,
-    version_verdict,
-)
-from ukscp.security.firmware_slots import FirmwareSlots, SlotOrigin, SlotPointer
-from ukscp.security.remote_targets import TargetPolicy, TargetRefused, Transfer, retry_plan
+from ukscp.firmware.download import DownloadError, wheel_name
+from ukscp.firmware.download import download as download_file
+from ukscp.firmware.request import FirmwareRequest, UpdateAnswer
+from ukscp.firmware.rollback import version_verdict
+from ukscp.firmware.signing import check_signing_certificate, load_trusted_roots, verify_signature
+from ukscp.firmware.slots import FirmwareSlots, SlotOrigin, SlotPointer
+from ukscp.firmware.status import FINAL, FirmwareStatus, Step, next_status
+from ukscp.firmware.verdict import FirmwareError
+from ukscp.firmware.wheel import NotAWheel, read_wheel
+from ukscp.security.remote_targets import TargetPolicy
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 _log = logging.getLogger(__name__)
@@ -87,7 +72,6 @@ _log = logging.getLogger(__name__)
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # a ukscp wheel is well under 1 MiB
 DEFAULT_TIMEOUT_S = 30.0  # real seconds a socket may stay silent
 SESSION_POLL_S = 30.0  # how often the wait for the session's end looks again
-_CHUNK = 1 << 16
 
 
 class FirmwareHost(Protocol):
@@ -135,49 +119,6 @@ class FirmwareJob:
             "version": self.version,
             "slot": self.slot,
         }
-
-
-class DownloadError(Exception):
-    """The download did not succeed; the message says why."""
-
-
-# -- downloading ----------------------------------------------------------------------
-
-
-def wheel_name(location: str) -> str:
-    """The file name the location ends in (query and fragment ignored)."""
-    return PurePosixPath(unquote(urlsplit(location).path)).name
-
-
-def _fetch(
-    transfer: Transfer, url: str, dest: Path, max_bytes: int, timeout_s: float
-) -> tuple[bytes, int]:
-    """Download ``url`` into ``dest``; its SHA-256 digest and size, or DownloadError."""
-    request = urllib.request.Request(url, headers={"Accept": "*/*"})  # noqa: S310  (checked)
-    sha = hashlib.sha256()
-    total = 0
-    try:
-        with transfer.open(request, timeout_s) as response, dest.open("wb") as out:
-            length = response.headers.get("Content-Length")
-            if length is not None and length.isdigit() and int(length) > max_bytes:
-                raise DownloadError(f"the file is {length} bytes, over the {max_bytes} allowed")
-            while chunk := response.read(_CHUNK):
-                total += len(chunk)
-                if total > max_bytes:
-                    raise DownloadError(f"the file is over the {max_bytes} bytes allowed")
-                sha.update(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-    except urllib.error.HTTPError as exc:
-        raise DownloadError(f"HTTP {exc.code} {exc.reason}") from None
-    except urllib.error.URLError as exc:
-        raise DownloadError(str(exc.reason)) from None
-    except (OSError, ValueError) as exc:
-        raise DownloadError(str(exc) or type(exc).__name__) from None
-    if total == 0:
-        raise DownloadError("the file is empty")
-    return sha.digest(), total
 
 
 # -- the installer --------------------------------------------------------------------
@@ -378,7 +319,14 @@ class FirmwareInstaller:
         run.send(Step.DOWNLOAD_START, f"downloading {request.location}")
         name = wheel_name(request.location)
         download = self._slots.incoming / f"request-{request.request_id}.part"
-        fetched = await self._download(request, download)
+        fetched = await download_file(
+            request,
+            download,
+            targets=self._targets,
+            clock=self._clock,
+            max_bytes=self._max_bytes,
+            timeout_s=self._timeout_s,
+        )
         if isinstance(fetched, DownloadError):
             run.send(Step.DOWNLOAD_GAVE_UP, f"download failed: {fetched}")
             return
@@ -468,43 +416,6 @@ class FirmwareInstaller:
         )
         while host.charging_session_active():
             await self._session_alarm.sleep(self._session_poll_s)
-
-    async def _download(
-        self, request: FirmwareRequest, dest: Path
-    ) -> tuple[bytes, int] | DownloadError:
-        plan = retry_plan(request.retries, request.retry_interval_s)
-        if plan.clamped:
-            _log.info(
-                "firmware request %d: %d retries %d s apart (asked: %s retries, %s s apart)",
-                request.request_id, plan.retries, plan.interval_s,
-                request.retries, request.retry_interval_s,
-            )
-        failure = DownloadError("not attempted")
-        attempts = plan.retries + 1
-        for attempt in range(1, attempts + 1):
-            try:
-                transfer = Transfer(self._targets)
-            except (OSError, ssl.SSLError) as exc:
-                failure = DownloadError(f"the CA file cannot be used: {exc}")
-                break
-            fetch = partial(_fetch, transfer, request.location, dest, self._max_bytes,
-                            self._timeout_s)
-            try:
-                return await transfer.run(fetch)
-            except TargetRefused as exc:
-                failure = DownloadError(f"refused: {exc}")  # final: logged once, with the status
-                break
-            except DownloadError as exc:
-                failure = exc
-                # The last failure is worth a warning (with the status); the others are expected.
-                if attempt < attempts:
-                    _log.info("firmware download attempt %d of %d failed: %s",
-                              attempt, attempts, exc)
-            if attempt < attempts:
-                await self._clock.sleep(plan.interval_s)
-        with contextlib.suppress(OSError):
-            await asyncio.to_thread(dest.unlink)
-        return failure
 
     # -- helpers --
 

@@ -4,7 +4,7 @@ A charger's service manager starts ``ukscp boot`` (a systemd unit, see
 ``docs/ukscp.service``). The launcher stays the installed (factory) package:
 like a boot loader it is never replaced by an update. On every start it
 
-1. reads the slot pointer (:mod:`.firmware_slots`) and checks the active slot
+1. reads the slot pointer (:mod:`.slots`) and checks the active slot
    against what was recorded at its install: the wheel's digest, ``site.json``'s
    digest, and every file of ``site/`` (Schedule 1: detect an unauthorised
    software change). Those records live in the data directory beside the slot,
@@ -40,12 +40,13 @@ CSMS request still waiting for its outcome, a firmware status is left in the
 slots' reports for the next charger's OCPP client: ``InstallVerificationFailed``
 or ``InstallationFailed`` (OCPP 1.6 Security Whitepaper ed. 2). A slot
 that started once is confirmed by the charger itself
-(:meth:`~.firmware_install.FirmwareInstaller.confirm_boot`, which sends
+(:meth:`~.install.FirmwareInstaller.confirm_boot`, which sends
 ``Installed``); a later failed start of a confirmed slot is the service
 manager's to retry, not a reason to go back to older software.
 
-:func:`judge_origin`, :func:`plan_boot` and :func:`judge_exit` are the pure decisions;
-:class:`Launcher` is the thin shell around processes, files and signals.
+:func:`~.boot.judge_origin`, :func:`~.boot.plan_boot` and :func:`~.boot.judge_exit` are
+the pure decisions (:mod:`.boot`); :class:`Launcher` is the thin shell around
+processes, files and signals.
 """
 
 from __future__ import annotations
@@ -61,30 +62,28 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from cryptography import x509
-
 from ukscp.clock import Clock
-from ukscp.security.firmware import (
-    FirmwareError,
-    FirmwareStatus,
-    Step,
-    check_origin,
-    load_trusted_roots,
-    next_status,
-    version_verdict,
+from ukscp.firmware.boot import (
+    NO_ROOT,
+    BootPlan,
+    Fallback,
+    Next,
+    Trust,
+    describe,
+    exit_status,
+    judge_exit,
+    judge_origin,
+    plan_boot,
+    start_failure,
 )
-from ukscp.security.firmware_slots import (
-    FirmwareSlots,
-    SlotEvidence,
-    SlotPointer,
-    compare_files,
-)
+from ukscp.firmware.signing import load_trusted_roots
+from ukscp.firmware.slots import FirmwareSlots, SlotPointer
+from ukscp.firmware.status import Step
+from ukscp.firmware.verdict import FirmwareError
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 _log = logging.getLogger(__name__)
@@ -94,200 +93,6 @@ READY_MARKER = "ukscp: charger ready at "
 DEFAULT_READY_TIMEOUT_S = 120.0  # a first start makes a TLS key: slow boards need time
 DEFAULT_STOP_TIMEOUT_S = 30.0  # after SIGTERM, before SIGKILL
 _POLL_S = 0.1
-
-
-# ----------------------------------------------------------------------------- decisions
-
-Trust = Sequence[x509.Certificate] | str
-"""The manufacturer root certificate(s), or why there is none to trust, in words."""
-
-NO_ROOT = (
-    "no manufacturer root certificate is provisioned (updates.firmware_root_ca_file is"
-    " unset), so no firmware slot can be proven to be the manufacturer's"
-)
-
-
-def check_time(installed_at: str, now: datetime) -> datetime:
-    """When a slot's signing certificate must have been valid: at its install.
-
-    Its validity period was checked against the clock when it was installed;
-    a boot re-checks the chain as at that moment (never later than ``now``),
-    so firmware does not stop booting when its signing certificate expires
-    afterwards: boot code has no trusted time (UEFI Secure Boot ignores
-    expiry for the same reason).
-    """
-    try:
-        installed = datetime.fromisoformat(installed_at)
-    except ValueError:
-        return now
-    if installed.tzinfo is None:
-        return now
-    return min(installed, now)
-
-
-def judge_origin(
-    evidence: SlotEvidence, trust: Trust, *, now: datetime, installed_version: str
-) -> list[str]:
-    """Why the slot is not what the manufacturer signed, in words; empty when it is.
-
-    The slot's wheel must carry the manufacturer's signature (the certificate
-    and signature kept with it, checked by :func:`.firmware.check_origin`
-    against ``trust``), be the version its pointer names and not older than the
-    installed package, and ``site/`` must hold exactly the wheel's RECORD:
-    no file changed, added or missing. Rewriting ``site.json`` and the pointer
-    to match changes none of this.
-    """
-    if isinstance(trust, str):
-        return [f"not booted: {trust}"]
-    pointer = evidence.pointer
-    problems: list[str] = []
-    if isinstance(evidence.wheel_sha256, str):
-        problems.append(f"not signed: {evidence.wheel_sha256}")
-    elif isinstance(evidence.origin, str):
-        problems.append(f"not signed: {evidence.origin}")
-    else:
-        verdict = check_origin(
-            evidence.origin.signing_certificate,
-            evidence.origin.signature,
-            evidence.wheel_sha256,
-            trust,
-            check_time(pointer.installed_at, now),
-        )
-        if not verdict.ok:
-            problems.append(f"not signed by the manufacturer: {verdict.reason}")
-    if isinstance(evidence.wheel, str):
-        problems.append(f"not a ukscp wheel: {evidence.wheel}")
-    else:
-        if evidence.wheel.version != pointer.version:
-            problems.append(
-                f"version: the wheel holds ukscp {evidence.wheel.version},"
-                f" the pointer names {pointer.version}"
-            )
-        older = version_verdict(evidence.wheel.version, installed_version)
-        if not older.ok:
-            problems.append(f"version: {older.reason}")
-    if isinstance(evidence.record, str):
-        problems.append(f"not the signed wheel's files: {evidence.record}")
-    else:
-        problems += [
-            f"not the signed wheel's files: {problem}"
-            for problem in compare_files(evidence.record, evidence.found)
-        ]
-    return problems
-
-
-@dataclass(frozen=True, slots=True)
-class Fallback:
-    """One slot given up, why, and what the pointer goes back to."""
-
-    failed: SlotPointer
-    step: Step  # Step.BOOT_REFUSED (changed since install) or Step.BOOT_FAILED (start)
-    reason: str
-    to: SlotPointer | None  # None: the installed package
-
-    @property
-    def report(self) -> tuple[int, FirmwareStatus] | None:
-        """The status the CSMS is owed for the request that installed the slot, if any.
-
-        Only while that request is still open: the slot never became ready.
-        """
-        if self.failed.confirmed or self.failed.request_id is None:
-            return None
-        return self.failed.request_id, next_status(FirmwareStatus.INSTALL_REBOOTING, self.step)
-
-
-@dataclass(frozen=True, slots=True)
-class BootPlan:
-    """What to start, and the fallbacks to record first (in order)."""
-
-    run: SlotPointer | None  # None: the installed package
-    trial: bool  # a failed start of ``run`` falls back
-    fallbacks: tuple[Fallback, ...] = ()
-
-
-def _describe(pointer: SlotPointer | None) -> str:
-    if pointer is None:
-        return "the installed package"
-    return f"slot {pointer.slot} (ukscp {pointer.version})"
-
-
-def plan_boot(active: SlotPointer | None, problems: Mapping[str, Sequence[str]]) -> BootPlan:
-    """Which slot to start, given the pointer and each slot's differences from its install.
-
-    ``problems`` maps a slot name to what :meth:`FirmwareSlots.verify` found
-    (empty: intact; a slot missing from it counts as intact). A changed active
-    slot falls back to its previous one, checked the same way, then to the
-    installed package, which has no slot to check (the signed release
-    manifest watches it while it runs).
-    """
-    fallbacks: list[Fallback] = []
-    candidate = active
-    while candidate is not None:
-        found = tuple(problems.get(candidate.slot, ()))
-        if not found:
-            return BootPlan(candidate, not candidate.confirmed, tuple(fallbacks))
-        previous = candidate.previous_pointer if candidate is active else None
-        if previous is not None and previous.slot == candidate.slot:
-            previous = None  # a pointer cannot fall back into the slot it leaves
-        reason = f"{_describe(candidate)} failed its boot check: " + "; ".join(found)
-        fallbacks.append(Fallback(candidate, Step.BOOT_REFUSED, reason, previous))
-        candidate = previous
-    return BootPlan(None, False, tuple(fallbacks))
-
-
-def start_failure(run: SlotPointer, code: int | None, timeout_s: float) -> Fallback:
-    """The fallback after ``run`` failed its trial start (``code`` None: it hung)."""
-    previous = run.previous_pointer
-    if previous is not None and previous.slot == run.slot:
-        previous = None
-    what = (
-        f"was not ready after {timeout_s:g} s"
-        if code is None
-        else f"exited with code {code} before it was ready"
-    )
-    reason = f"{_describe(run)} {what}; starting {_describe(previous)} instead"
-    return Fallback(run, Step.BOOT_FAILED, reason, previous)
-
-
-class Next(StrEnum):
-    """What the launcher does when its child has ended."""
-
-    RESTART = "restart"  # start again, reading the pointer afresh
-    FALL_BACK = "fall_back"  # the trial failed: go back, then start again
-    EXIT = "exit"  # end with the child's code
-
-
-def judge_exit(
-    code: int | None,
-    *,
-    ready: bool,
-    trial: bool,
-    stopping: bool,
-    restart_code: int,
-) -> Next:
-    """What follows the end of a child (``code`` None: killed for not becoming ready).
-
-    A stop asked of the launcher always ends it. A trial child that ends
-    before it was ready, other than by a clean exit 0, failed its start. The
-    restart code starts the charger again; any other code is returned.
-    """
-    if stopping:
-        return Next.EXIT
-    if trial and not ready and code != 0:
-        return Next.FALL_BACK
-    if code == restart_code:
-        return Next.RESTART
-    return Next.EXIT
-
-
-def exit_status(code: int | None) -> int:
-    """The launcher's own exit code for a child's ``returncode`` (128 + n for signal n)."""
-    if code is None:
-        return 1
-    return 128 - code if code < 0 else code
-
-
-# ----------------------------------------------------------------------------- the shell
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,7 +244,7 @@ class Launcher:
             if fallback.step is Step.BOOT_REFUSED
             else SecurityEventType.UPDATE_REJECTED
         )
-        target = _describe(fallback.to)
+        target = describe(fallback.to)
         if fallback.to is None:
             target += f" (ukscp {self._installed_version})"
         seclog = SecurityLog(self._seclog_path, self._clock)
@@ -452,7 +257,7 @@ class Launcher:
         """Run one child to its end: (its return code or None if killed for a hang, ready)."""
         site = None if run is None else self._slots.site_dir(run.slot)
         bytecode = None if site is None else self._bytecode_dir()
-        _log.info("starting %s%s", _describe(run), " (first start: on trial)" if trial else "")
+        _log.info("starting %s%s", describe(run), " (first start: on trial)" if trial else "")
         ready = threading.Event()
         child = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
             self._command.argv(bytecode),
@@ -476,7 +281,7 @@ class Launcher:
                     pass
                 late = time.monotonic() - started > self._command.ready_timeout_s
                 if trial and late and not ready.is_set() and not self._stopping:
-                    _log.error("%s is not ready: stopping it", _describe(run))
+                    _log.error("%s is not ready: stopping it", describe(run))
                     timed_out = True
                     self._terminate(child)
         finally:
