@@ -45,12 +45,13 @@ from ukscp.ocpp.link import Caller, CsmsLink, CsmsRefused
 from ukscp.ocpp.logs import routes as logs
 from ukscp.ocpp.logs.upload import LogUploads
 from ukscp.ocpp.loops import clock_aligned, every, register, report_status
-from ukscp.ocpp.port import ChargerPort, ChargerSnapshot, KeyValueStore
+from ukscp.ocpp.port import ChargerPort, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue
 from ukscp.ocpp.routes import Result, Route
 from ukscp.ocpp.security_keys import SecurityKeys
 from ukscp.ocpp.sender import QueueSender
-from ukscp.ocpp.transactions import StoredTransaction, TransactionRecord
+from ukscp.ocpp.transactions.core import TransactionsContext
+from ukscp.ocpp.transactions.stored import StoredTransaction, TransactionRecord
 from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.trigger import Triggers, TriggerTarget, firmware_status_now, send_live
 from ukscp.security.remote_targets import TargetPolicy
@@ -104,6 +105,42 @@ class ChargePointLike(Caller, Protocol):
         ...
 
 
+TxT = TypeVar("TxT", bound=TransactionRecord)
+
+
+class TransactionsPart(Protocol[TxT]):
+    """What the shared part of a client asks of its version's transactions block."""
+
+    @property
+    def state(self) -> StoredTransaction[TxT]:
+        """The persisted open transaction."""
+        ...
+
+    def session_started(self, event: SessionStarted) -> None:
+        """A plug-in."""
+        ...
+
+    def session_ended(self, event: SessionEnded) -> None:
+        """An unplug."""
+        ...
+
+    def evse_changed(self, *, rate: bool) -> None:
+        """The EVSE's state (or, ``rate``, its offered current) changed."""
+        ...
+
+    def availability_changed(self) -> None:
+        """The charger went into or out of service."""
+        ...
+
+    def end_stale(self) -> None:
+        """End the transaction the last run left open."""
+        ...
+
+    def end_for_reset(self, kind: str) -> None:
+        """End the open transaction, if any, for a CSMS reset of ``kind``."""
+        ...
+
+
 class SmartChargingPart(Protocol):
     """What the shared part of a client asks of its smart-charging handler."""
 
@@ -120,7 +157,6 @@ class SmartChargingPart(Protocol):
         ...
 
 
-TxT = TypeVar("TxT", bound=TransactionRecord)
 SmartT = TypeVar("SmartT", bound=SmartChargingPart)
 
 
@@ -174,6 +210,7 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
     """The reset kind that restarts the charger hard."""
 
     _sender: QueueSender
+    _tx: TransactionsPart[TxT]
 
     def __init__(
         self,
@@ -187,7 +224,6 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
         options: CommonOptions,
         smart_charging: SmartT | None,
         firmware: FirmwareInstaller | None,
-        transactions: StoredTransaction[TxT],
     ) -> None:
         self._transport = transport
         self._port = port
@@ -207,11 +243,9 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
             notify=self._notify_log_status,
             timeout_s=options.upload_timeout_s,
         )
-        self._transactions = transactions
         self._status_dirty = asyncio.Event()
         # Before the charger starts: a charger taken out of service stays out after a restart.
         self._availability = Availability(store, port, self._availability_changed)
-        self._waiting_session = False  # an EV plugged in while out of service
         self._installer = firmware
         self._firmware: FirmwareUpdates | None = None  # made by _follow, once the sender is
         self._stopping = asyncio.Event()
@@ -219,7 +253,6 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
         self._heartbeat_alarm = Alarm(clock)
         self._sample_alarm = Alarm(clock)
         self._aligned_alarm = Alarm(clock)
-        self._authorize_first: set[str] = set()  # transactions to Authorize before starting
         self._background = Background()
         self._triggers = Triggers(self._background.spawn)
         self._subscriptions: list[Callable[[], None]] = []
@@ -240,10 +273,10 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
                 restart=lambda: self._restart(hard=False, reason="FirmwareUpdate"),
                 seclog=self._seclog,
             )
-        self._end_stale_transaction()
+        self._tx.end_stale()
         self._subscriptions = [
-            bus.subscribe(SessionStarted, self._on_session_started),
-            bus.subscribe(SessionEnded, self._on_session_ended),
+            bus.subscribe(SessionStarted, self._tx.session_started),
+            bus.subscribe(SessionEnded, self._tx.session_ended),
             bus.subscribe(EvseStateChanged, lambda _: self._evse_changed(rate=False)),
             bus.subscribe(OfferedCurrentChanged, lambda _: self._evse_changed(rate=True)),
         ]
@@ -286,30 +319,6 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
     def _clock_aligned(self, due: datetime) -> None:
         """Queue the clock-aligned readings for boundary ``due``."""
 
-    @abstractmethod
-    def _on_session_started(self, event: SessionStarted) -> None:
-        """A plug-in."""
-
-    @abstractmethod
-    def _on_session_ended(self, event: SessionEnded) -> None:
-        """An unplug."""
-
-    @abstractmethod
-    def _evse_changed(self, *, rate: bool) -> None:
-        """The EVSE's state (or, ``rate``, its offered current) changed."""
-
-    @abstractmethod
-    def _begin_waiting_session(self, snapshot: ChargerSnapshot) -> None:
-        """Back in service with the EV plugged in: begin its transaction now."""
-
-    @abstractmethod
-    def _end_stale(self, reason: str) -> None:
-        """End the transaction the last run left open, for ``reason``."""
-
-    @abstractmethod
-    def _end_for_reset(self, kind: str) -> None:
-        """End the open transaction, if any, for a CSMS reset of ``kind``."""
-
     def _note_boot_reason(self, reason: str) -> None:
         """Remember why the next start happens (a version whose boot says so keeps it)."""
 
@@ -323,7 +332,7 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
     @property
     def transaction(self) -> TxT | None:
         """The open transaction, if any."""
-        return self._transactions.current
+        return self._tx.state.current
 
     @property
     def operative(self) -> bool:
@@ -356,7 +365,7 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
 
     def stop(self) -> None:
         """End :meth:`run`. An open transaction is ended as ``Reboot`` at the next start."""
-        self._transactions.set_end_reason("Reboot")
+        self._tx.state.set_end_reason("Reboot")
         self._stopping.set()
 
     def close(self) -> None:
@@ -372,7 +381,7 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
         undelivered messages, its open transaction and its charging profiles must
         not reach or bind the next back end. Call after :meth:`run` has returned.
         """
-        self._transactions.forget()
+        self._tx.state.forget()
         self._security.forget()
         self._availability.forget()
         if self._smart is not None:
@@ -450,7 +459,7 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
         """The periodic sample of the open transaction, every configured interval."""
 
         async def tick() -> None:
-            if self._transactions.current is not None:
+            if self._tx.state.current is not None:
                 self._sample()
 
         await every(self._clock, self._sample_alarm, partial(self._int_setting, "sampled"), tick)
@@ -466,53 +475,34 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
 
     # ================================================================== transactions
 
-    def _held_out_of_service(self) -> bool:
-        """At a plug-in: True (and remembered) when out of service, so no transaction starts.
+    def _transactions_context(self) -> TransactionsContext:
+        """What the version's transactions block may use of this client."""
+        return TransactionsContext(
+            port=self._port,
+            clock=self._clock,
+            queue=self._queue,
+            availability=self._availability,
+            wake_sender=lambda: self._sender.wake(),
+            status_changed=self._status_dirty.set,
+            online=lambda: self._link.online,
+            call=self._link.call,
+        )
 
-        It may start when the CSMS makes the charger Operative again.
-        """
-        if self._availability.operative:
-            return False
-        self._waiting_session = True
+    def _evse_changed(self, *, rate: bool) -> None:
         self._status_dirty.set()
-        return True
-
-    def _transaction_changed(self) -> None:
-        self._sender.wake()
-        self._status_dirty.set()
-        if self._smart is not None:
-            self._smart.transaction_changed()
-
-    def _end_stale_transaction(self) -> None:
-        """A transaction open when the charger last stopped cannot go on: sessions restart."""
-        stale = self._transactions.current
-        if stale is None:
-            return
-        reason = stale.end_reason or "PowerLoss"
-        _log.info("ending the transaction left open by the last run (%s)", reason)
-        self._end_stale(reason)
+        self._tx.evse_changed(rate=rate)
 
     def _charging_session_active(self) -> bool:
-        return self._transactions.current is not None or self._port.snapshot().ev_connected
+        return self._tx.state.current is not None or self._port.snapshot().ev_connected
+
+    def _transaction_open(self) -> bool:
+        return self._tx.state.current is not None
 
     # ================================================================== availability
 
-    def _transaction_open(self) -> bool:
-        return self._transactions.current is not None
-
     def _availability_changed(self) -> None:
         self._status_dirty.set()
-        snapshot = self._port.snapshot()
-        if (
-            self._availability.operative
-            and self._waiting_session
-            and self._transactions.current is None
-            and snapshot.ev_connected
-        ):
-            # Back in service with the EV still plugged in: its transaction starts
-            # now, as at a plug-in.
-            self._waiting_session = False
-            self._begin_waiting_session(snapshot)
+        self._tx.availability_changed()
 
     # ================================================================== reset and restart
 
@@ -524,7 +514,7 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
         self._seclog.record(
             SecurityEventType.RESET_OR_REBOOT, f"{kind} reset requested by the CSMS"
         )
-        self._end_for_reset(kind)
+        self._tx.end_for_reset(kind)
         await self._restart(hard=kind == self._HARD_RESET, reason="RemoteReset")
 
     async def _restart(self, *, hard: bool, reason: str) -> None:

@@ -31,7 +31,7 @@ from ukscp.ocpp.smart_charging import (
 )
 from ukscp.ocpp.smart_charging.keeper import ProfileKeeper
 from ukscp.ocpp.smart_charging.wire16 import PURPOSES_16
-from ukscp.ocpp.v16.transactions import OpenTransaction
+from ukscp.ocpp.transactions.record16 import OpenTransaction
 
 _log = logging.getLogger(__name__)
 

@@ -7,24 +7,16 @@ version's result type (see :mod:`ukscp.ocpp.routes`).
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-from ukscp.ocpp.routes import Call, Route
+from ukscp.ocpp.routes import Route
 from ukscp.ocpp.v16._lib import result
 
 
 class CsmsRequests(Protocol):
     """What the client does for each request from the CSMS (plain Python in and out)."""
 
-    def remote_start(
-        self, id_tag: str, connector_id: int | None, charging_profile: dict[str, Any] | None
-    ) -> str:
-        """RemoteStartTransaction: ``Accepted`` or ``Rejected``."""
-        ...
 
-    def remote_stop(self, transaction_id: int) -> str:
-        """RemoteStopTransaction: ``Accepted`` or ``Rejected``."""
-        ...
 
     def reset(self, kind: str) -> str:
         """Reset (``Hard`` or ``Soft``): ``Accepted`` or ``Rejected``."""
@@ -57,13 +49,6 @@ class CsmsRequests(Protocol):
 def routes(requests: CsmsRequests) -> list[Route]:
     """The routes of Core, the security whitepaper and smart charging that ``requests`` answers."""
 
-    def remote_start(call: Call) -> Any:
-        # The charging profile as on the wire: its parser reads OCPP's own field names.
-        status = requests.remote_start(
-            call.args["id_tag"], call.args.get("connector_id"), call.wire.get("chargingProfile")
-        )
-        return result("RemoteStartTransaction", status=status)
-
     def trigger(action: str) -> Route:
         return Route(
             action,
@@ -81,14 +66,6 @@ def routes(requests: CsmsRequests) -> list[Route]:
         )
 
     table = [
-        Route("RemoteStartTransaction", remote_start),
-        Route(
-            "RemoteStopTransaction",
-            lambda call: result(
-                "RemoteStopTransaction",
-                status=requests.remote_stop(call.args["transaction_id"]),
-            ),
-        ),
         Route(
             "Reset",
             lambda call: result("Reset", status=requests.reset(call.args["type"])),

@@ -29,7 +29,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 
 from ukscp.clock import Clock
-from ukscp.events import EventBus, SessionEnded, SessionStarted
+from ukscp.events import EventBus
 from ukscp.firmware.install import FirmwareInstaller
 from ukscp.ocpp.availability.routes import routes16 as availability_routes
 from ukscp.ocpp.client_base import (
@@ -42,15 +42,14 @@ from ukscp.ocpp.client_base import (
 from ukscp.ocpp.firmware.routes import SIGNED_UPDATE_16
 from ukscp.ocpp.firmware.routes import routes as firmware_routes
 from ukscp.ocpp.firmware.updates import STATUS_16
-from ukscp.ocpp.link import CsmsRefused
 from ukscp.ocpp.meter_values import (
     ENERGY_IMPORT,
     SAMPLE_CLOCK,
     SAMPLE_PERIODIC,
     ocpp_time,
 )
-from ukscp.ocpp.port import CONNECTOR_ID, ChargerPort, ChargerSnapshot, KeyValueStore
-from ukscp.ocpp.queue import MessageQueue, QueuedMessage
+from ukscp.ocpp.port import CONNECTOR_ID, ChargerPort, KeyValueStore
+from ukscp.ocpp.queue import MessageQueue
 from ukscp.ocpp.routes import join
 from ukscp.ocpp.settings import configuration16 as cfg
 from ukscp.ocpp.settings.configuration16 import Configuration, ExternalKey
@@ -58,6 +57,12 @@ from ukscp.ocpp.settings.random_delay import remote_setter
 from ukscp.ocpp.settings.routes import routes16 as settings_routes
 from ukscp.ocpp.smart_charging.v16 import SmartCharging16
 from ukscp.ocpp.smart_charging.v16 import routes as smart_charging_routes
+from ukscp.ocpp.transactions.record16 import (
+    OpenTransaction,
+    TransactionState,
+)
+from ukscp.ocpp.transactions.v16 import LOCAL_ID_TAG, Transactions16
+from ukscp.ocpp.transactions.v16 import routes as transaction_routes
 from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.trigger import (
     READING_CONTEXT,
@@ -69,20 +74,11 @@ from ukscp.ocpp.trigger import (
 from ukscp.ocpp.v16 import charge_point
 from ukscp.ocpp.v16._lib import Router, request, result
 from ukscp.ocpp.v16.meter_values import meter_value
-from ukscp.ocpp.v16.sender import QueueSender16, id_tag_status
+from ukscp.ocpp.v16.sender import QueueSender16
 from ukscp.ocpp.v16.status import NO_ERROR, connector_status, core_firmware_status
-from ukscp.ocpp.v16.transactions import (
-    OpenTransaction,
-    TransactionState,
-    start_payload,
-    stop_payload,
-)
 from ukscp.security.seclog import SecurityLog
 
 _log = logging.getLogger(__name__)
-
-LOCAL_ID_TAG = "ukscp-owner"
-"""The id tag of the owner's own sessions (a home charger has no card reader)."""
 
 
 # Which configuration key sets each interval the shared loops keep.
@@ -112,7 +108,7 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
     _FIRMWARE_STATUS = STATUS_16
     _HARD_RESET = "Hard"
     _options: ClientOptions
-    _transactions: TransactionState
+    _tx: Transactions16
 
     def __init__(
         self,
@@ -140,10 +136,16 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
             options=options or ClientOptions(),
             smart_charging=smart_charging,
             firmware=firmware,
-            transactions=TransactionState(store),
         )
         self._config = Configuration(
             store, external=self._external_keys(), on_change=self._config_changed
+        )
+        self._tx = Transactions16(
+            self._transactions_context(),
+            TransactionState(store),
+            self._config,
+            smart_charging,
+            self._options.local_id_tag,
         )
         self._sender = QueueSender16(
             queue=queue,
@@ -151,12 +153,10 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
             config=self._config,
             clock=clock,
             link=self._link,
-            before_sending=self._before_sending,
+            before_sending=self._tx.before_sending,
         )
-        self._finished = False  # a transaction ended while the EV stays plugged in
-        self._pending_remote: tuple[str, float] | None = None  # (id tag, monotonic deadline)
         if smart_charging is not None:
-            smart_charging.attach(self)
+            smart_charging.attach(self._tx)
         self._follow(bus)
         self._routes = join(
             self._shared_routes(result),
@@ -164,6 +164,7 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
             firmware_routes(SIGNED_UPDATE_16, self._firmware, result, self._background.adopt),
             availability_routes(self._availability, self._transaction_open, result),
             settings_routes(self._config, self._reconnect_if_asked, result),
+            transaction_routes(self._tx, result),
             charge_point.routes(self),
         )
 
@@ -176,8 +177,7 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
 
     def transaction_id(self) -> int | None:
         """The CSMS's id of the open transaction, once its start was answered."""
-        transaction = self._transactions.current
-        return None if transaction is None else self._queue.transaction_id(transaction.ref)
+        return self._tx.transaction_id()
 
     # ================================================================== one connection
 
@@ -216,8 +216,8 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
             0: ("Available" if operative else "Unavailable", NO_ERROR),
             CONNECTOR_ID: connector_status(
                 self._port.snapshot(),
-                self._transactions.current is not None,
-                self._finished,
+                self._tx.transaction is not None,
+                self._tx.finished,
                 operative,
             ),
         }
@@ -231,32 +231,17 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
             timestamp=ocpp_time(self._clock.now()),
         )
 
-    async def _before_sending(self, message: QueuedMessage, payload: dict[str, Any]) -> None:
-        """Authorize the owner's tag just before the start of a session begun online."""
-        if message.action != "StartTransaction" or message.tx_ref not in self._authorize_first:
-            return
-        self._authorize_first.discard(message.tx_ref)
-        id_tag = str(payload["id_tag"])
-        try:
-            answer = await self._link.call(request("Authorize", id_tag=id_tag))
-        except (CsmsRefused, TimeoutError) as exc:
-            _log.info("Authorize not answered (%s): charging as the owner anyway", exc)
-            return
-        status = id_tag_status(answer.id_tag_info)
-        if status != "Accepted":
-            _log.warning("the CSMS does not accept id tag %r (%s)", id_tag, status)
-
     # ================================================================== meter values
 
     def _sample(self) -> None:
         """MeterValues every MeterValueSampleInterval while a transaction is open."""
         measurands = self._config.measurands(cfg.METER_VALUES_SAMPLED_DATA)
-        self._queue_meter_values(measurands, SAMPLE_PERIODIC, None, self._transactions.current)
+        self._queue_meter_values(measurands, SAMPLE_PERIODIC, None, self._tx.transaction)
 
     def _clock_aligned(self, due: datetime) -> None:
         """MeterValues at each ClockAlignedDataInterval boundary (counted from midnight)."""
         measurands = self._config.measurands(cfg.METER_VALUES_ALIGNED_DATA)
-        self._queue_meter_values(measurands, SAMPLE_CLOCK, due, self._transactions.current)
+        self._queue_meter_values(measurands, SAMPLE_CLOCK, due, self._tx.transaction)
 
     def _queue_meter_values(
         self,
@@ -277,110 +262,7 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
 
     # ================================================================== transactions
 
-    def _on_session_started(self, event: SessionStarted) -> None:
-        self._finished = False
-        if self._transactions.current is not None:
-            self._end_transaction("Other", event.at, event.energy_register_wh)
-        if self._held_out_of_service():
-            return
-        id_tag, remote = self._take_pending_remote_start()
-        self._begin_transaction(
-            event.session_id, id_tag, event.energy_register_wh, event.at, authorize=not remote
-        )
-
-    def _on_session_ended(self, event: SessionEnded) -> None:
-        self._waiting_session = False
-        if self._transactions.current is not None:
-            snapshot = self._port.snapshot()
-            self._end_transaction("EVDisconnected", event.at, snapshot.energy_import_wh)
-        self._finished = False
-        self._status_dirty.set()
-
-    def _evse_changed(self, *, rate: bool) -> None:
-        self._status_dirty.set()
-
-    def _begin_waiting_session(self, snapshot: ChargerSnapshot) -> None:
-        self._begin_transaction(
-            snapshot.session_id,
-            self._options.local_id_tag,
-            snapshot.energy_import_wh,
-            self._clock.now(),
-            authorize=True,
-        )
-
-    def _begin_transaction(
-        self, session_id: str | None, id_tag: str, meter_wh: float, at: datetime, *, authorize: bool
-    ) -> None:
-        transaction = self._transactions.begin(session_id, id_tag, meter_wh, at)
-        if authorize and self.online:
-            self._authorize_first.add(transaction.ref)
-        payload = start_payload(CONNECTOR_ID, id_tag, meter_wh, ocpp_time(at))
-        self._queue.put("StartTransaction", payload, tx_ref=transaction.ref)
-        self._transaction_changed()
-
-    def _end_transaction(self, reason: str, at: datetime, meter_wh: float) -> None:
-        transaction = self._transactions.end()
-        if transaction is None:
-            return
-        payload = stop_payload(transaction.id_tag, meter_wh, ocpp_time(at), reason)
-        self._queue.put("StopTransaction", payload, tx_ref=transaction.ref)
-        self._authorize_first.discard(transaction.ref)
-        self._finished = self._port.snapshot().ev_connected
-        self._transaction_changed()
-        self._availability.transaction_ended()  # a Scheduled Inoperative applies now
-
-    def _end_stale(self, reason: str) -> None:
-        self._end_transaction(reason, self._clock.now(), self._port.snapshot().energy_import_wh)
-        self._finished = False
-
-    def _take_pending_remote_start(self) -> tuple[str, bool]:
-        pending, self._pending_remote = self._pending_remote, None
-        if pending is not None and self._clock.monotonic() <= pending[1]:
-            return pending[0], True
-        return self._options.local_id_tag, False
-
     # ================================================================== the CSMS's requests
-
-    def remote_start(
-        self, id_tag: str, connector_id: int | None, charging_profile: dict[str, Any] | None
-    ) -> str:
-        """Start charging for ``id_tag``: at once if the EV is plugged in, else at plug-in.
-
-        With a transaction already open (the owner's, begun at plug-in) the
-        request still starts charging, within that transaction: the CSMS relays
-        the owner's "charge now".
-        """
-        if connector_id not in (None, CONNECTOR_ID) or not self._availability.operative:
-            return "Rejected"
-        if (
-            charging_profile is not None
-            and self._smart is not None
-            and not self._smart.accept_remote_start_profile(charging_profile)
-        ):
-            return "Rejected"
-        if not self._port.remote_start(id_tag):
-            return "Rejected"
-        if self._transactions.current is not None:
-            return "Accepted"
-        snapshot = self._port.snapshot()
-        if snapshot.ev_connected:
-            self._finished = False
-            now = self._clock.now()
-            self._begin_transaction(
-                snapshot.session_id, id_tag, snapshot.energy_import_wh, now, authorize=False
-            )
-        else:
-            timeout = self._config.int_value(cfg.CONNECTION_TIMEOUT)
-            self._pending_remote = (id_tag, self._clock.monotonic() + timeout)
-        return "Accepted"
-
-    def remote_stop(self, transaction_id: int) -> str:
-        """Stop charging and end the transaction, if ``transaction_id`` is the one open."""
-        if self.transaction_id() != transaction_id or not self._port.remote_stop():
-            return "Rejected"
-        snapshot = self._port.snapshot()
-        self._end_transaction("Remote", self._clock.now(), snapshot.energy_import_wh)
-        return "Accepted"
 
     def trigger_message(self, requested: str, connector_id: int | None) -> str:
         """Core TriggerMessage (section 5.17): Accepted, Rejected or NotImplemented."""
@@ -472,10 +354,6 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
     def after_reset(self, kind: str) -> None:
         """End the transaction, deliver what can be delivered, then restart the charger."""
         self._background.spawn(self._reset(kind))
-
-    def _end_for_reset(self, kind: str) -> None:
-        snapshot = self._port.snapshot()
-        self._end_transaction(f"{kind}Reset", self._clock.now(), snapshot.energy_import_wh)
 
     # ================================================================== configuration hooks
 

@@ -11,21 +11,12 @@ from typing import Any, Protocol
 
 from ukscp.ocpp.routes import Call, Route, evse_of
 from ukscp.ocpp.v201._lib import result
-from ukscp.ocpp.v201.transactions import IdToken
 
 
 class CsmsRequests(Protocol):
     """What the client does for each request from the CSMS (plain Python in and out)."""
 
-    def request_start(
-        self, token: IdToken, remote_start_id: int, evse_id: int | None, profile: Any
-    ) -> tuple[str, str | None]:
-        """RequestStartTransaction: ``(status, transactionId of a running transaction)``."""
-        ...
 
-    def request_stop(self, transaction_id: str) -> str:
-        """RequestStopTransaction: Accepted or Rejected."""
-        ...
 
     def reset(self, kind: str, evse_id: int | None) -> str:
         """Reset (Immediate or OnIdle): Accepted, Scheduled or Rejected."""
@@ -56,32 +47,12 @@ class CsmsRequests(Protocol):
 def routes(requests: CsmsRequests) -> list[Route]:
     """The routes ``requests`` answers."""
 
-    def request_start(call: Call) -> Any:
-        id_token = call.args["id_token"]
-        token = IdToken(str(id_token.get("id_token", "")), str(id_token.get("type", "Central")))
-        # The charging profile as on the wire: its parser reads OCPP's own field names.
-        status, transaction_id = requests.request_start(
-            token,
-            call.args["remote_start_id"],
-            call.args.get("evse_id"),
-            call.wire.get("chargingProfile"),
-        )
-        return result("RequestStartTransaction", status=status, transaction_id=transaction_id)
-
     def trigger_message(call: Call) -> Any:
         evse_id, connector_id = evse_of(call.args)
         status = requests.trigger_message(call.args["requested_message"], evse_id, connector_id)
         return result("TriggerMessage", status=status)
 
     return [
-        Route("RequestStartTransaction", request_start),
-        Route(
-            "RequestStopTransaction",
-            lambda call: result(
-                "RequestStopTransaction",
-                status=requests.request_stop(call.args["transaction_id"]),
-            ),
-        ),
         Route(
             "Reset",
             lambda call: result(

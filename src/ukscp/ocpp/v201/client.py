@@ -34,7 +34,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 
 from ukscp.clock import Clock
-from ukscp.events import EventBus, SessionEnded, SessionStarted
+from ukscp.events import EventBus
 from ukscp.firmware.install import FirmwareInstaller
 from ukscp.ocpp.availability.core import REJECTED
 from ukscp.ocpp.availability.routes import routes201 as availability_routes
@@ -48,19 +48,14 @@ from ukscp.ocpp.client_base import (
 from ukscp.ocpp.firmware.routes import UPDATE_201
 from ukscp.ocpp.firmware.routes import routes as firmware_routes
 from ukscp.ocpp.firmware.updates import STATUS_201
-from ukscp.ocpp.link import CsmsRefused
 from ukscp.ocpp.meter_values import (
-    CURRENT_OFFERED,
     ENERGY_IMPORT,
-    POWER_IMPORT,
     SAMPLE_CLOCK,
     SAMPLE_PERIODIC,
-    TRANSACTION_BEGIN,
-    TRANSACTION_END,
     ocpp_time,
 )
-from ukscp.ocpp.port import CONNECTOR_ID, EVSE_ID, ChargerPort, ChargerSnapshot, KeyValueStore
-from ukscp.ocpp.queue import MessageQueue, QueuedMessage
+from ukscp.ocpp.port import CONNECTOR_ID, EVSE_ID, ChargerPort, KeyValueStore
+from ukscp.ocpp.queue import MessageQueue
 from ukscp.ocpp.routes import join
 from ukscp.ocpp.sender import QueueSender
 from ukscp.ocpp.settings import device_model201 as dm
@@ -70,18 +65,18 @@ from ukscp.ocpp.settings.routes import routes201 as settings_routes
 from ukscp.ocpp.smart_charging.caps import MAX_PROFILES
 from ukscp.ocpp.smart_charging.v201 import SmartCharging201
 from ukscp.ocpp.smart_charging.v201 import routes as smart_charging_routes
+from ukscp.ocpp.transactions.record201 import (
+    OpenTransaction,
+    TransactionState,
+)
+from ukscp.ocpp.transactions.v201 import OWNER_IDENTIFIER, Transactions201
+from ukscp.ocpp.transactions.v201 import routes as transaction_routes
 from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.trigger import READING_CONTEXT, Triggerable, TriggerTarget, send_live
 from ukscp.ocpp.v201 import charge_point
 from ukscp.ocpp.v201._lib import Router, request, result
 from ukscp.ocpp.v201.meter_values import meter_value
-from ukscp.ocpp.v201.status import charging_state, connector_status
-from ukscp.ocpp.v201.transactions import (
-    IdToken,
-    OpenTransaction,
-    TransactionState,
-    transaction_event,
-)
+from ukscp.ocpp.v201.status import connector_status
 from ukscp.security.seclog import SecurityLog
 
 _log = logging.getLogger(__name__)
@@ -89,10 +84,6 @@ _log = logging.getLogger(__name__)
 BOOT_REASON_KEY = "ocpp.v201.boot_reason"
 """Settings-store key: why the next start happens, when this run caused it."""
 
-OWNER_IDENTIFIER = "ukscp-owner"
-"""The idToken of the owner's own sessions (a home charger has no card reader)."""
-
-TRANSACTION_EVENT = "TransactionEvent"
 
 # Which device-model variable sets each interval the shared loops keep.
 _INTERVAL_VARIABLES: dict[Interval, Name] = {
@@ -121,7 +112,7 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
     _FIRMWARE_STATUS = STATUS_201
     _HARD_RESET = "Immediate"
     _options: ClientOptions
-    _transactions: TransactionState
+    _tx: Transactions201
 
     def __init__(
         self,
@@ -149,10 +140,18 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
             options=options or ClientOptions(),
             smart_charging=smart_charging,
             firmware=firmware,
-            transactions=TransactionState(store),
         )
         self._model = DeviceModel(
             store, external=self._external_variables(), on_change=self._variable_changed
+        )
+        self._reset_when_idle = False
+        self._tx = Transactions201(
+            self._transactions_context(),
+            TransactionState(store),
+            self._model,
+            smart_charging,
+            self._options.owner_identifier,
+            ended=self._transaction_ended,
         )
         self._sender = QueueSender(
             queue=queue,
@@ -162,12 +161,10 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
             request=lambda action, payload: request(action, **payload),
             attempts=lambda: self._model.int_value(dm.MESSAGE_ATTEMPTS),
             retry_interval_s=lambda: self._model.int_value(dm.MESSAGE_ATTEMPT_INTERVAL),
-            before_sending=self._before_sending,
+            before_sending=self._tx.before_sending,
         )
-        self._pending_remote: tuple[IdToken, int, float] | None = None  # token, id, deadline
-        self._reset_when_idle = False
         if smart_charging is not None:
-            smart_charging.attach(self)
+            smart_charging.attach(self._tx)
         self._follow(bus)
         self._routes = join(
             self._shared_routes(result),
@@ -182,6 +179,7 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
                 self._clock.now,
                 self._send_later,
             ),
+            transaction_routes(self._tx, result),
             charge_point.routes(self),
         )
 
@@ -247,31 +245,12 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
             connector_id=connector_id,
         )
 
-    async def _before_sending(self, message: QueuedMessage, payload: dict[str, Any]) -> None:
-        """Authorize the owner's token just before the start of a session begun online (C01)."""
-        if message.action != TRANSACTION_EVENT or message.tx_ref not in self._authorize_first:
-            return
-        self._authorize_first.discard(message.tx_ref)
-        token = payload.get("id_token")
-        if token is None:
-            return
-        try:
-            answer = await self._link.call(request("Authorize", id_token=token))
-        except (CsmsRefused, TimeoutError) as exc:
-            _log.info("Authorize not answered (%s): charging as the owner anyway", exc)
-            return
-        info = answer.id_token_info
-        status = info.get("status") if isinstance(info, dict) else getattr(info, "status", None)
-        if status != "Accepted":
-            # TxCtrlr.StopTxOnInvalidId is false: the owner's charger keeps charging.
-            _log.warning("the CSMS does not accept idToken %r (%s)", token, status)
-
     # ================================================================== meter values
 
     def _sample(self) -> None:
         """TransactionEvent Updated every TxUpdatedInterval while a transaction is open (J02)."""
         measurands = self._model.measurands(dm.TX_UPDATED_MEASURANDS)
-        self._queue_updated("MeterValuePeriodic", measurands, SAMPLE_PERIODIC)
+        self._tx.update("MeterValuePeriodic", measurands, SAMPLE_PERIODIC)
 
     def _clock_aligned(self, due: datetime) -> None:
         """Clock-aligned values at each AlignedDataCtrlr.Interval boundary (J01).
@@ -280,8 +259,8 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
         seqNo), outside one a MeterValues request.
         """
         measurands = self._model.measurands(dm.ALIGNED_MEASURANDS)
-        if self._transactions.current is not None:
-            self._queue_updated("MeterValueClock", measurands, SAMPLE_CLOCK, at=due)
+        if self._tx.transaction is not None:
+            self._tx.update("MeterValueClock", measurands, SAMPLE_CLOCK, at=due)
             return
         value = meter_value(self._port.snapshot(), measurands, SAMPLE_CLOCK, due)
         if value is not None:
@@ -290,205 +269,7 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
 
     # ================================================================== transactions
 
-    def _on_session_started(self, event: SessionStarted) -> None:
-        if self._transactions.current is not None:
-            self._end_transaction("AbnormalCondition", "Other", event.at)
-        if self._held_out_of_service():
-            return
-        token, remote_start_id = self._take_pending_remote_start()
-        self._begin_transaction(
-            event.session_id,
-            token,
-            event.at,
-            trigger="RemoteStart" if remote_start_id is not None else "CablePluggedIn",
-            remote_start_id=remote_start_id,
-        )
-
-    def _on_session_ended(self, event: SessionEnded) -> None:
-        self._waiting_session = False
-        if self._transactions.current is not None:
-            self._end_transaction("EVCommunicationLost", "EVDisconnected", event.at)
-        self._status_dirty.set()
-
-    def _evse_changed(self, *, rate: bool) -> None:
-        """The EVSE's state or offer changed: the connector status, and the transaction's."""
-        self._status_dirty.set()
-        transaction = self._transactions.current
-        if transaction is None:
-            return
-        state = charging_state(self._port.snapshot())
-        if state != transaction.charging_state:
-            self._queue_updated("ChargingStateChanged", (ENERGY_IMPORT,), SAMPLE_PERIODIC)
-        elif rate:
-            self._queue_updated(
-                "ChargingRateChanged", (CURRENT_OFFERED, POWER_IMPORT), SAMPLE_PERIODIC
-            )
-
-    def _begin_waiting_session(self, snapshot: ChargerSnapshot) -> None:
-        self._begin_transaction(
-            snapshot.session_id,
-            IdToken(self._options.owner_identifier),
-            self._clock.now(),
-            trigger="CablePluggedIn",
-            remote_start_id=None,
-        )
-
-    def _begin_transaction(
-        self,
-        session_id: str | None,
-        token: IdToken,
-        at: datetime,
-        *,
-        trigger: str,
-        remote_start_id: int | None,
-    ) -> OpenTransaction:
-        transaction = self._transactions.begin(session_id, token, at, remote_start_id)
-        if remote_start_id is None and self.online:
-            self._authorize_first.add(transaction.transaction_id)
-        snapshot = self._port.snapshot()
-        state = charging_state(snapshot)
-        self._transactions.take_seq_no(state)  # seqNo 0 is the Started event's
-        payload = transaction_event(
-            event_type="Started",
-            at=ocpp_time(at),
-            trigger_reason=trigger,
-            seq_no=0,
-            transaction=transaction,
-            charging_state=state,
-            offline=not self.online,
-            meter_value=meter_value(snapshot, (ENERGY_IMPORT,), TRANSACTION_BEGIN, at),
-            with_evse=True,
-            with_id_token=True,
-        )
-        self._queue.put(TRANSACTION_EVENT, payload, tx_ref=transaction.transaction_id)
-        self._transaction_changed()
-        return transaction
-
-    def _queue_updated(
-        self,
-        trigger: str,
-        measurands: tuple[str, ...],
-        context: str,
-        *,
-        at: datetime | None = None,
-        with_id_token: bool = False,
-    ) -> None:
-        transaction = self._transactions.current
-        if transaction is None:
-            return
-        snapshot = self._port.snapshot()
-        state = charging_state(snapshot)
-        changed = state != transaction.charging_state
-        seq_no = self._transactions.take_seq_no(state)
-        when = at or self._clock.now()
-        payload = transaction_event(
-            event_type="Updated",
-            at=ocpp_time(when),
-            trigger_reason=trigger,
-            seq_no=seq_no,
-            transaction=self._transactions.current or transaction,
-            # chargingState goes with the event that saw it change (E01.FR.?? practice),
-            # and with a triggered one, which reports the transaction as it is now (F06).
-            charging_state=(
-                state if changed or trigger in ("ChargingStateChanged", "Trigger") else None
-            ),
-            offline=not self.online,
-            meter_value=meter_value(snapshot, measurands, context, when) if measurands else None,
-            with_id_token=with_id_token,
-        )
-        # A periodic sample may give way in a long outage (the cap of the queue); an
-        # update that says something changed never does.
-        periodic = trigger == "MeterValuePeriodic"
-        self._queue.put(
-            TRANSACTION_EVENT, payload, tx_ref=transaction.transaction_id, sheddable=periodic
-        )
-        self._sender.wake()
-
-    def _end_transaction(self, trigger: str, reason: str, at: datetime) -> None:
-        current = self._transactions.current
-        if current is None:
-            return
-        seq_no = self._transactions.take_seq_no()
-        transaction = self._transactions.end()
-        assert transaction is not None
-        snapshot = self._port.snapshot()
-        payload = transaction_event(
-            event_type="Ended",
-            at=ocpp_time(at),
-            trigger_reason=trigger,
-            seq_no=seq_no,
-            transaction=transaction,
-            charging_state=charging_state(snapshot),
-            offline=not self.online,
-            meter_value=meter_value(snapshot, (ENERGY_IMPORT,), TRANSACTION_END, at),
-            stopped_reason=reason,
-        )
-        self._queue.put(TRANSACTION_EVENT, payload, tx_ref=transaction.transaction_id)
-        self._authorize_first.discard(transaction.transaction_id)
-        self._transaction_changed()
-        self._availability.transaction_ended()  # a Scheduled Inoperative applies now
-        if self._reset_when_idle:
-            self._reset_when_idle = False
-            self._background.spawn(self._reset("OnIdle"))
-
-    def _end_stale(self, reason: str) -> None:
-        self._end_transaction("AbnormalCondition", reason, self._clock.now())
-
-    def _take_pending_remote_start(self) -> tuple[IdToken, int | None]:
-        pending, self._pending_remote = self._pending_remote, None
-        if pending is not None and self._clock.monotonic() <= pending[2]:
-            return pending[0], pending[1]
-        return IdToken(self._options.owner_identifier), None
-
     # ================================================================== the CSMS's requests
-
-    def request_start(
-        self, token: IdToken, remote_start_id: int, evse_id: int | None, profile: Any
-    ) -> tuple[str, str | None]:
-        """F01/F02: start charging for ``token``: at once if plugged in, else at plug-in.
-
-        With a transaction already open (the owner's, begun at plug-in) the
-        request still starts charging, within that transaction (F01.FR.?? a
-        running transaction is reported back): the CSMS relays the owner's
-        "charge now".
-        """
-        if evse_id not in (None, EVSE_ID) or not self._availability.operative:
-            return "Rejected", None
-        if profile is not None and (
-            self._smart is None or not self._smart.accept_remote_start_profile(profile)
-        ):
-            return "Rejected", None
-        if not self._port.remote_start(token.value):
-            return "Rejected", None
-        current = self._transactions.current
-        if current is not None:
-            # F02: the transaction is now the CSMS's token's, and says so in the update.
-            self._transactions.set_remote_start(remote_start_id, token)
-            self._queue_updated("RemoteStart", (), SAMPLE_PERIODIC, with_id_token=True)
-            return "Accepted", current.transaction_id
-        snapshot = self._port.snapshot()
-        if snapshot.ev_connected:
-            self._begin_transaction(
-                snapshot.session_id,
-                token,
-                self._clock.now(),
-                trigger="RemoteStart",
-                remote_start_id=remote_start_id,
-            )
-        else:
-            timeout = self._model.int_value(dm.EV_CONNECTION_TIMEOUT)
-            self._pending_remote = (token, remote_start_id, self._clock.monotonic() + timeout)
-        return "Accepted", None
-
-    def request_stop(self, transaction_id: str) -> str:
-        """F03: stop charging and end the transaction, if ``transaction_id`` is the one open."""
-        current = self._transactions.current
-        if current is None or current.transaction_id != transaction_id:
-            return "Rejected"
-        if not self._port.remote_stop():
-            return "Rejected"
-        self._end_transaction("RemoteStop", "Remote", self._clock.now())
-        return "Accepted"
 
     def trigger_message(self, requested: str, evse_id: int | None, connector_id: int | None) -> str:
         """F06: Accepted, Rejected or NotImplemented.
@@ -516,7 +297,7 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
             "MeterValues": Triggerable(self._trigger_meter_values),
             "TransactionEvent": Triggerable(
                 self._trigger_transaction_event,
-                lambda _: None if self._transactions.current is not None else REJECTED,
+                lambda _: None if self._tx.transaction is not None else REJECTED,
             ),
             "FirmwareStatusNotification": Triggerable(self._trigger_firmware_status),
             "LogStatusNotification": Triggerable(self._trigger_log_status),
@@ -544,25 +325,27 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
     async def _trigger_transaction_event(self, _: TriggerTarget) -> None:
         """Updated, triggerReason Trigger, through the queue: its seqNo keeps its place."""
         measurands = self._model.measurands(dm.TX_UPDATED_MEASURANDS) or (ENERGY_IMPORT,)
-        self._queue_updated("Trigger", measurands, READING_CONTEXT)
+        self._tx.update("Trigger", measurands, READING_CONTEXT)
 
     def reset(self, kind: str, evse_id: int | None) -> str:
         """B11/B12: the whole station restarts; OnIdle waits for the transaction to end."""
         if evse_id is not None:
             return "Rejected"  # one EVSE: resetting it alone is resetting the station
-        if kind == "OnIdle" and self._transactions.current is not None:
+        if kind == "OnIdle" and self._tx.transaction is not None:
             self._reset_when_idle = True
             return "Scheduled"
         return "Accepted"
+
+    def _transaction_ended(self) -> None:
+        if self._reset_when_idle:
+            self._reset_when_idle = False
+            self._background.spawn(self._reset("OnIdle"))
 
     def after_reset(self, kind: str) -> None:
         """Carry out an Accepted reset (a Scheduled one waits for the transaction's end)."""
         if kind == "OnIdle" and self._reset_when_idle:
             return
         self._background.spawn(self._reset(kind))
-
-    def _end_for_reset(self, kind: str) -> None:
-        self._end_transaction("ResetCommand", "ImmediateReset", self._clock.now())
 
     # -- Firmware (L01) --------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from ukscp.ocpp.port import CONNECTOR_ID, EVSE_ID, KeyValueStore
-from ukscp.ocpp.transactions import StoredTransaction
+from ukscp.ocpp.transactions.stored import StoredTransaction
 
 _KEY = "ocpp.v201.open_transaction"
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from ukscp.ocpp.port import KeyValueStore
-from ukscp.ocpp.transactions import StoredTransaction
+from ukscp.ocpp.transactions.stored import StoredTransaction
 
 _KEY = "ocpp.v16.open_transaction"
 
