@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ukscp.clock import LONDON
-from ukscp.ocpp.meter_values import (
+from ukscp.ocpp.meter_values.readings import (
     SUPPORTED_MEASURANDS,
     decimal_text,
     next_aligned,
@@ -24,7 +24,7 @@ from ukscp.ocpp.meter_values import (
 from ukscp.ocpp.port import ChargerSnapshot
 from ukscp.ocpp.settings.configuration16 import Configuration, ExternalKey
 from ukscp.ocpp.v16._lib import payload_error
-from ukscp.ocpp.v16.meter_values import meter_value
+from ukscp.ocpp.meter_values.values16 import meter_value
 from ukscp.ocpp.v16.status import connector_status
 from ukscp.settings_store import SettingsStore
 

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -40,11 +40,13 @@ from ukscp.events import (
 from ukscp.firmware.install import FirmwareInstaller
 from ukscp.ocpp import authorization, vendor
 from ukscp.ocpp.availability.core import Availability
+from ukscp.ocpp.background import Background, guard
 from ukscp.ocpp.firmware.updates import FirmwareUpdates
 from ukscp.ocpp.link import Caller, CsmsLink, CsmsRefused
 from ukscp.ocpp.logs import routes as logs
 from ukscp.ocpp.logs.upload import LogUploads
-from ukscp.ocpp.loops import clock_aligned, every, register, report_status
+from ukscp.ocpp.loops import every, register, report_status
+from ukscp.ocpp.meter_values.sampling import Sampling
 from ukscp.ocpp.port import ChargerPort, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue
 from ukscp.ocpp.routes import Result, Route
@@ -141,6 +143,18 @@ class TransactionsPart(Protocol[TxT]):
         ...
 
 
+class MeterValuesPart(Protocol):
+    """What the shared part of a client asks of its version's meter values block."""
+
+    def sample(self) -> None:
+        """Queue the periodic sample of the open transaction."""
+        ...
+
+    def clock_aligned(self, due: datetime) -> None:
+        """Queue the clock-aligned readings for boundary ``due``."""
+        ...
+
+
 class SmartChargingPart(Protocol):
     """What the shared part of a client asks of its smart-charging handler."""
 
@@ -158,37 +172,6 @@ class SmartChargingPart(Protocol):
 
 
 SmartT = TypeVar("SmartT", bound=SmartChargingPart)
-
-
-class Background:
-    """Tasks started by a client and cancelled with it; a failure is logged, never lost."""
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` in a task of its own, guarded."""
-        self.adopt(asyncio.get_running_loop().create_task(guard(lambda: work)))
-
-    def adopt(self, task: asyncio.Task[Any] | None) -> None:
-        """Keep ``task`` (started elsewhere) until it ends, to cancel it with the rest."""
-        if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    def tasks(self) -> list[asyncio.Task[Any]]:
-        """The tasks still running."""
-        return list(self._tasks)
-
-
-async def guard(work: Callable[[], Awaitable[None]]) -> None:
-    """Run ``work``, logging a failure instead of losing it in a forgotten task."""
-    try:
-        await work()
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        _log.exception("OCPP background work failed")
 
 
 class OcppClientBase(ABC, Generic[TxT, SmartT]):
@@ -211,6 +194,7 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
 
     _sender: QueueSender
     _tx: TransactionsPart[TxT]
+    _meter: MeterValuesPart
 
     def __init__(
         self,
@@ -251,8 +235,14 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
         self._stopping = asyncio.Event()
         self._boot_alarm = Alarm(clock)
         self._heartbeat_alarm = Alarm(clock)
-        self._sample_alarm = Alarm(clock)
-        self._aligned_alarm = Alarm(clock)
+        self._sampling = Sampling(
+            clock,
+            sampled_interval_s=partial(self._int_setting, "sampled"),
+            aligned_interval_s=partial(self._int_setting, "aligned"),
+            sample=lambda: self._meter.sample(),
+            aligned=lambda due: self._meter.clock_aligned(due),
+            transaction_open=self._transaction_open,
+        )
         self._background = Background()
         self._triggers = Triggers(self._background.spawn)
         self._subscriptions: list[Callable[[], None]] = []
@@ -311,14 +301,6 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
     def _status_message(self, connector_id: int, status: Any) -> Any:
         """The StatusNotification for ``connector_id`` in ``status``."""
 
-    @abstractmethod
-    def _sample(self) -> None:
-        """Queue the periodic sample of the open transaction."""
-
-    @abstractmethod
-    def _clock_aligned(self, due: datetime) -> None:
-        """Queue the clock-aligned readings for boundary ``due``."""
-
     def _note_boot_reason(self, reason: str) -> None:
         """Remember why the next start happens (a version whose boot says so keeps it)."""
 
@@ -349,8 +331,7 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
         prefix = self._TASK_PREFIX
         tasks = [
             asyncio.create_task(self._transport.run(self._session), name=f"{prefix}-transport"),
-            asyncio.create_task(guard(self._sampled_loop), name=f"{prefix}-sampled"),
-            asyncio.create_task(guard(self._aligned_loop), name=f"{prefix}-aligned"),
+            asyncio.create_task(self._sampling.run(), name=f"{prefix}-meter"),
             asyncio.create_task(guard(self._security_event_loop), name=f"{prefix}-seclog"),
         ]
         if self._smart is not None:
@@ -453,21 +434,7 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
         with contextlib.suppress(CsmsRefused, TimeoutError):  # the next one will tell
             await self._link.call(self._message("Heartbeat"))
 
-    # ================================================================== meter values
-
-    async def _sampled_loop(self) -> None:
-        """The periodic sample of the open transaction, every configured interval."""
-
-        async def tick() -> None:
-            if self._tx.state.current is not None:
-                self._sample()
-
-        await every(self._clock, self._sample_alarm, partial(self._int_setting, "sampled"), tick)
-
-    async def _aligned_loop(self) -> None:
-        """Clock-aligned readings at each boundary of the configured interval."""
-        interval = partial(self._int_setting, "aligned")
-        await clock_aligned(self._clock, self._aligned_alarm, interval, self._clock_aligned)
+    # ================================================================== security events
 
     async def _security_event_loop(self) -> None:
         # Other modules write the security log directly: follow its critical records.
@@ -592,10 +559,9 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
 
     def _wake_for(self, which: Interval | None) -> None:
         """A setting changed: the loop of ``which`` (see :meth:`_int_setting`) looks again."""
-        alarm = {
-            "heartbeat": self._heartbeat_alarm,
-            "sampled": self._sample_alarm,
-            "aligned": self._aligned_alarm,
-        }.get(which) if which is not None else None
-        if alarm is not None:
-            alarm.wake()
+        if which == "heartbeat":
+            self._heartbeat_alarm.wake()
+        elif which == "sampled":
+            self._sampling.sampled_interval_changed()
+        elif which == "aligned":
+            self._sampling.aligned_interval_changed()

@@ -23,7 +23,7 @@ from typing import Any
 
 from ukscp.clock import Alarm, Clock
 from ukscp.ocpp.link import CsmsLink, CsmsRefused
-from ukscp.ocpp.meter_values import ocpp_time
+from ukscp.ocpp.meter_values.readings import ocpp_time
 from ukscp.ocpp.queue import MessageQueue, QueuedMessage
 from ukscp.security.seclog import SecurityLog, SecurityRecord
 

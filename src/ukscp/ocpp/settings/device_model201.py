@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ukscp.ocpp.meter_values import DEFAULT_MEASURANDS, parse_measurands
+from ukscp.ocpp.meter_values.readings import DEFAULT_MEASURANDS, parse_measurands
 from ukscp.ocpp.port import KeyValueStore
 from ukscp.ocpp.settings.value_checks import measurand_list, whole_number
 from ukscp.ocpp.smart_charging.caps import MAX_PERIODS, MAX_STACK_LEVEL

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ukscp.ocpp.meter_values import ocpp_time
+from ukscp.ocpp.meter_values.readings import ocpp_time
 from ukscp.ocpp.routes import Call, Result, Route
 from ukscp.ocpp.settings.configuration16 import Configuration
 from ukscp.ocpp.settings.device_model201 import DeviceModel, Name

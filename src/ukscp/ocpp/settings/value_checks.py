@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ukscp.ocpp.meter_values import parse_measurands
+from ukscp.ocpp.meter_values.readings import parse_measurands
 
 
 def whole_number(low: int, high: int) -> Callable[[str], str]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ukscp.events import SessionEnded, SessionStarted
 from ukscp.ocpp.link import CsmsRefused
-from ukscp.ocpp.meter_values import ocpp_time
+from ukscp.ocpp.meter_values.readings import ocpp_time
 from ukscp.ocpp.port import CONNECTOR_ID
 from ukscp.ocpp.queue import QueuedMessage
 from ukscp.ocpp.routes import Call, Result, Route

@@ -19,7 +19,7 @@ from typing import Any
 
 from ukscp.events import SessionEnded, SessionStarted
 from ukscp.ocpp.link import CsmsRefused
-from ukscp.ocpp.meter_values import (
+from ukscp.ocpp.meter_values.readings import (
     CURRENT_OFFERED,
     ENERGY_IMPORT,
     POWER_IMPORT,
@@ -28,6 +28,7 @@ from ukscp.ocpp.meter_values import (
     TRANSACTION_END,
     ocpp_time,
 )
+from ukscp.ocpp.meter_values.values201 import meter_value
 from ukscp.ocpp.port import EVSE_ID
 from ukscp.ocpp.queue import QueuedMessage
 from ukscp.ocpp.routes import Call, Result, Route
@@ -42,7 +43,6 @@ from ukscp.ocpp.transactions.record201 import (
     transaction_event,
 )
 from ukscp.ocpp.v201._lib import request
-from ukscp.ocpp.v201.meter_values import meter_value
 from ukscp.ocpp.v201.status import charging_state
 
 _log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from functools import partial
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
@@ -42,12 +42,10 @@ from ukscp.ocpp.client_base import (
 from ukscp.ocpp.firmware.routes import SIGNED_UPDATE_16
 from ukscp.ocpp.firmware.routes import routes as firmware_routes
 from ukscp.ocpp.firmware.updates import STATUS_16
-from ukscp.ocpp.meter_values import (
-    ENERGY_IMPORT,
-    SAMPLE_CLOCK,
-    SAMPLE_PERIODIC,
+from ukscp.ocpp.meter_values.readings import (
     ocpp_time,
 )
+from ukscp.ocpp.meter_values.v16 import MeterValues16
 from ukscp.ocpp.port import CONNECTOR_ID, ChargerPort, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue
 from ukscp.ocpp.routes import join
@@ -65,7 +63,6 @@ from ukscp.ocpp.transactions.v16 import LOCAL_ID_TAG, Transactions16
 from ukscp.ocpp.transactions.v16 import routes as transaction_routes
 from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.trigger import (
-    READING_CONTEXT,
     Triggerable,
     TriggerTarget,
     firmware_status_now,
@@ -73,7 +70,6 @@ from ukscp.ocpp.trigger import (
 )
 from ukscp.ocpp.v16 import charge_point
 from ukscp.ocpp.v16._lib import Router, request, result
-from ukscp.ocpp.v16.meter_values import meter_value
 from ukscp.ocpp.v16.sender import QueueSender16
 from ukscp.ocpp.v16.status import NO_ERROR, connector_status, core_firmware_status
 from ukscp.security.seclog import SecurityLog
@@ -109,6 +105,7 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
     _HARD_RESET = "Hard"
     _options: ClientOptions
     _tx: Transactions16
+    _meter: MeterValues16
 
     def __init__(
         self,
@@ -154,6 +151,15 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
             clock=clock,
             link=self._link,
             before_sending=self._tx.before_sending,
+        )
+        self._meter = MeterValues16(
+            port=port,
+            clock=clock,
+            queue=queue,
+            wake_sender=self._sender.wake,
+            config=self._config,
+            transactions=self._tx,
+            send_live=partial(send_live, self._link),
         )
         if smart_charging is not None:
             smart_charging.attach(self._tx)
@@ -233,33 +239,6 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
 
     # ================================================================== meter values
 
-    def _sample(self) -> None:
-        """MeterValues every MeterValueSampleInterval while a transaction is open."""
-        measurands = self._config.measurands(cfg.METER_VALUES_SAMPLED_DATA)
-        self._queue_meter_values(measurands, SAMPLE_PERIODIC, None, self._tx.transaction)
-
-    def _clock_aligned(self, due: datetime) -> None:
-        """MeterValues at each ClockAlignedDataInterval boundary (counted from midnight)."""
-        measurands = self._config.measurands(cfg.METER_VALUES_ALIGNED_DATA)
-        self._queue_meter_values(measurands, SAMPLE_CLOCK, due, self._tx.transaction)
-
-    def _queue_meter_values(
-        self,
-        measurands: tuple[str, ...],
-        context: str,
-        at: datetime | None,
-        transaction: OpenTransaction | None,
-    ) -> None:
-        if not measurands:
-            return
-        value = meter_value(self._port.snapshot(), measurands, context, at or self._clock.now())
-        self._queue.put(
-            "MeterValues",
-            {"connector_id": CONNECTOR_ID, "meter_value": [value]},
-            tx_ref=transaction.ref if transaction else None,
-        )
-        self._sender.wake()
-
     # ================================================================== transactions
 
     # ================================================================== the CSMS's requests
@@ -290,7 +269,7 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
         return {
             "BootNotification": Triggerable(self._trigger_boot),
             "Heartbeat": Triggerable(self._trigger_heartbeat),
-            "MeterValues": Triggerable(self._trigger_meter_values),
+            "MeterValues": Triggerable(self._meter.trigger),
             "StatusNotification": Triggerable(self._trigger_status),
         }
 
@@ -324,20 +303,6 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
         for connector_id, status in self._statuses().items():
             if target.evse_id in (None, connector_id):
                 await send_live(self._link, self._status_message(connector_id, status))
-
-    async def _trigger_meter_values(self, target: TriggerTarget) -> None:
-        """The latest reading of every MeterValuesSampledData measurand (section 5.17)."""
-        measurands = self._config.measurands(cfg.METER_VALUES_SAMPLED_DATA) or (ENERGY_IMPORT,)
-        value = meter_value(self._port.snapshot(), measurands, READING_CONTEXT, self._clock.now())
-        connector_id = CONNECTOR_ID if target.evse_id is None else target.evse_id
-        transaction_id = self.transaction_id() if connector_id == CONNECTOR_ID else None
-        message = request(
-            "MeterValues",
-            connector_id=connector_id,
-            transaction_id=transaction_id,
-            meter_value=[value],
-        )
-        await send_live(self._link, message)
 
     async def _trigger_core_firmware_status(self, _: TriggerTarget) -> None:
         status, _request_id = firmware_status_now(self._installer)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from functools import partial
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
@@ -48,12 +48,10 @@ from ukscp.ocpp.client_base import (
 from ukscp.ocpp.firmware.routes import UPDATE_201
 from ukscp.ocpp.firmware.routes import routes as firmware_routes
 from ukscp.ocpp.firmware.updates import STATUS_201
-from ukscp.ocpp.meter_values import (
-    ENERGY_IMPORT,
-    SAMPLE_CLOCK,
-    SAMPLE_PERIODIC,
+from ukscp.ocpp.meter_values.readings import (
     ocpp_time,
 )
+from ukscp.ocpp.meter_values.v201 import MeterValues201
 from ukscp.ocpp.port import CONNECTOR_ID, EVSE_ID, ChargerPort, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue
 from ukscp.ocpp.routes import join
@@ -72,10 +70,9 @@ from ukscp.ocpp.transactions.record201 import (
 from ukscp.ocpp.transactions.v201 import OWNER_IDENTIFIER, Transactions201
 from ukscp.ocpp.transactions.v201 import routes as transaction_routes
 from ukscp.ocpp.transport import CsmsTransport
-from ukscp.ocpp.trigger import READING_CONTEXT, Triggerable, TriggerTarget, send_live
+from ukscp.ocpp.trigger import Triggerable, TriggerTarget, send_live
 from ukscp.ocpp.v201 import charge_point
 from ukscp.ocpp.v201._lib import Router, request, result
-from ukscp.ocpp.v201.meter_values import meter_value
 from ukscp.ocpp.v201.status import connector_status
 from ukscp.security.seclog import SecurityLog
 
@@ -113,6 +110,7 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
     _HARD_RESET = "Immediate"
     _options: ClientOptions
     _tx: Transactions201
+    _meter: MeterValues201
 
     def __init__(
         self,
@@ -162,6 +160,15 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
             attempts=lambda: self._model.int_value(dm.MESSAGE_ATTEMPTS),
             retry_interval_s=lambda: self._model.int_value(dm.MESSAGE_ATTEMPT_INTERVAL),
             before_sending=self._tx.before_sending,
+        )
+        self._meter = MeterValues201(
+            port=port,
+            clock=clock,
+            queue=queue,
+            wake_sender=self._sender.wake,
+            model=self._model,
+            transactions=self._tx,
+            send_live=partial(send_live, self._link),
         )
         if smart_charging is not None:
             smart_charging.attach(self._tx)
@@ -247,26 +254,6 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
 
     # ================================================================== meter values
 
-    def _sample(self) -> None:
-        """TransactionEvent Updated every TxUpdatedInterval while a transaction is open (J02)."""
-        measurands = self._model.measurands(dm.TX_UPDATED_MEASURANDS)
-        self._tx.update("MeterValuePeriodic", measurands, SAMPLE_PERIODIC)
-
-    def _clock_aligned(self, due: datetime) -> None:
-        """Clock-aligned values at each AlignedDataCtrlr.Interval boundary (J01).
-
-        In a transaction they are a TransactionEvent (so they keep its order and
-        seqNo), outside one a MeterValues request.
-        """
-        measurands = self._model.measurands(dm.ALIGNED_MEASURANDS)
-        if self._tx.transaction is not None:
-            self._tx.update("MeterValueClock", measurands, SAMPLE_CLOCK, at=due)
-            return
-        value = meter_value(self._port.snapshot(), measurands, SAMPLE_CLOCK, due)
-        if value is not None:
-            self._queue.put("MeterValues", {"evse_id": EVSE_ID, "meter_value": [value]})
-            self._sender.wake()
-
     # ================================================================== transactions
 
     # ================================================================== the CSMS's requests
@@ -294,9 +281,9 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
             ),
             "Heartbeat": Triggerable(self._trigger_heartbeat),
             "StatusNotification": Triggerable(self._trigger_status),
-            "MeterValues": Triggerable(self._trigger_meter_values),
+            "MeterValues": Triggerable(self._meter.trigger),
             "TransactionEvent": Triggerable(
-                self._trigger_transaction_event,
+                self._meter.trigger_transaction_event,
                 lambda _: None if self._tx.transaction is not None else REJECTED,
             ),
             "FirmwareStatusNotification": Triggerable(self._trigger_firmware_status),
@@ -310,22 +297,6 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
         """Connector 1's status now, even if unchanged."""
         status = connector_status(self._port.snapshot(), self._availability.operative)
         await send_live(self._link, self._status_message(CONNECTOR_ID, status))
-
-    async def _trigger_meter_values(self, _: TriggerTarget) -> None:
-        """The latest reading of every AlignedDataCtrlr.Measurands measurand (F06)."""
-        measurands = self._model.measurands(dm.ALIGNED_MEASURANDS) or (ENERGY_IMPORT,)
-        snapshot = self._port.snapshot()
-        now = self._clock.now()
-        value = meter_value(snapshot, measurands, READING_CONTEXT, now) or meter_value(
-            snapshot, (ENERGY_IMPORT,), READING_CONTEXT, now
-        )
-        message = request("MeterValues", evse_id=EVSE_ID, meter_value=[value])
-        await send_live(self._link, message)
-
-    async def _trigger_transaction_event(self, _: TriggerTarget) -> None:
-        """Updated, triggerReason Trigger, through the queue: its seqNo keeps its place."""
-        measurands = self._model.measurands(dm.TX_UPDATED_MEASURANDS) or (ENERGY_IMPORT,)
-        self._tx.update("Trigger", measurands, READING_CONTEXT)
 
     def reset(self, kind: str, evse_id: int | None) -> str:
         """B11/B12: the whole station restarts; OnIdle waits for the transaction to end."""

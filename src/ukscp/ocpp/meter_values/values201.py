@@ -2,7 +2,7 @@
 
 In 2.0.1 a sampled value is a number (not a string, as in 1.6) and its unit
 sits in ``unitOfMeasure``. Payloads are snake_case (the ``ocpp`` package turns
-them into camelCase on the wire). The readings are :mod:`ukscp.ocpp.meter_values`.
+them into camelCase on the wire). The readings are :mod:`ukscp.ocpp.meter_values.readings`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ukscp.ocpp.meter_values import ocpp_time, readings
+from ukscp.ocpp.meter_values.readings import ocpp_time, readings
 from ukscp.ocpp.port import ChargerSnapshot
 
 

@@ -2,8 +2,8 @@
 
 The measurands, their units and readings, the reading contexts, OCPP's time
 format and clock alignment are the same in 1.6J and 2.0.1; only the shape of
-a SampledValue differs (:mod:`ukscp.ocpp.v16.meter_values`,
-:mod:`ukscp.ocpp.v201.meter_values`).
+a SampledValue differs (:mod:`ukscp.ocpp.meter_values.values16`,
+:mod:`ukscp.ocpp.meter_values.values201`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Payloads are the snake_case fields of the ``ocpp`` package's dataclasses (the
 library turns them into camelCase on the wire); values are decimal strings, as
 OCPP 1.6's SampledValue requires. The readings themselves are
-:mod:`ukscp.ocpp.meter_values`.
+:mod:`ukscp.ocpp.meter_values.readings`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ukscp.ocpp.meter_values import decimal_text, ocpp_time, readings
+from ukscp.ocpp.meter_values.readings import decimal_text, ocpp_time, readings
 from ukscp.ocpp.port import ChargerSnapshot
 
 
