@@ -254,6 +254,19 @@ async def test_an_immediate_reset_ends_the_transaction_then_restarts_the_charger
     assert reset_events  # delivered before the restart
 
 
+async def test_a_reset_of_evse_1_alone_is_rejected_and_nothing_restarts(
+    charger: Charger, csms: CsmsServer
+) -> None:
+    charger.port.plug(charger.bus, charger.clock)
+    await eventually(lambda: len(events(csms)) == 1, charger.clock)
+    answer = await csms.call(call.Reset(type="Immediate", evse_id=1))
+    assert answer.status == "Rejected"
+    for _ in range(20):
+        await charger.clock.advance(1)
+    assert charger.port.resets == []
+    assert charger.client.transaction is not None  # not ended for a reset that is not done
+
+
 async def test_the_start_after_a_reset_tells_the_csms_why(
     tmp_path: Path, clock: VirtualClock, csms: CsmsServer
 ) -> None:

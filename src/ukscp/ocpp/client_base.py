@@ -57,7 +57,7 @@ from ukscp.ocpp.transactions.stored import StoredTransaction, TransactionRecord
 from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.trigger import Triggers, TriggerTarget, firmware_status_now, send_live
 from ukscp.security.remote_targets import TargetPolicy
-from ukscp.security.seclog import SecurityEventType, SecurityLog
+from ukscp.security.seclog import SecurityLog
 
 _log = logging.getLogger(__name__)
 
@@ -188,9 +188,6 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
 
     _FIRMWARE_STATUS: ClassVar[str]
     """The action that reports a signed firmware update's progress."""
-
-    _HARD_RESET: ClassVar[str]
-    """The reset kind that restarts the charger hard."""
 
     _sender: QueueSender
     _tx: TransactionsPart[TxT]
@@ -476,13 +473,6 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
     def after_trigger_message(self, requested: str) -> None:
         """Send the message an accepted TriggerMessage asked for."""
         self._triggers.after(requested)
-
-    async def _reset(self, kind: str) -> None:
-        self._seclog.record(
-            SecurityEventType.RESET_OR_REBOOT, f"{kind} reset requested by the CSMS"
-        )
-        self._tx.end_for_reset(kind)
-        await self._restart(hard=kind == self._HARD_RESET, reason="RemoteReset")
 
     async def _restart(self, *, hard: bool, reason: str) -> None:
         """Deliver the queue (for at most ``reset_flush_s``), then restart the charger.

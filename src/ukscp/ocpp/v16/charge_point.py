@@ -18,13 +18,7 @@ class CsmsRequests(Protocol):
 
 
 
-    def reset(self, kind: str) -> str:
-        """Reset (``Hard`` or ``Soft``): ``Accepted`` or ``Rejected``."""
-        ...
 
-    def after_reset(self, kind: str) -> None:
-        """Carry out an accepted reset (the answer has been sent)."""
-        ...
 
 
 
@@ -66,11 +60,6 @@ def routes(requests: CsmsRequests) -> list[Route]:
         )
 
     table = [
-        Route(
-            "Reset",
-            lambda call: result("Reset", status=requests.reset(call.args["type"])),
-            lambda call: requests.after_reset(call.args["type"]),
-        ),
         trigger("TriggerMessage"),
         trigger("ExtendedTriggerMessage"),
     ]

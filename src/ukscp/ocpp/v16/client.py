@@ -48,6 +48,8 @@ from ukscp.ocpp.meter_values.readings import (
 from ukscp.ocpp.meter_values.v16 import MeterValues16
 from ukscp.ocpp.port import CONNECTOR_ID, ChargerPort, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue
+from ukscp.ocpp.reset import HARD_16, Resets
+from ukscp.ocpp.reset import routes16 as reset_routes16
 from ukscp.ocpp.routes import join
 from ukscp.ocpp.settings import configuration16 as cfg
 from ukscp.ocpp.settings.configuration16 import Configuration, ExternalKey
@@ -102,7 +104,6 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
 
     _TASK_PREFIX = "ocpp"
     _FIRMWARE_STATUS = STATUS_16
-    _HARD_RESET = "Hard"
     _options: ClientOptions
     _tx: Transactions16
     _meter: MeterValues16
@@ -163,6 +164,13 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
         )
         if smart_charging is not None:
             smart_charging.attach(self._tx)
+        self._resets = Resets(
+            seclog=seclog,
+            end_transaction=self._tx.end_for_reset,
+            restart=lambda hard: self._restart(hard=hard, reason="RemoteReset"),
+            spawn=self._background.spawn,
+            hard_kind=HARD_16,
+        )
         self._follow(bus)
         self._routes = join(
             self._shared_routes(result),
@@ -171,6 +179,7 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
             availability_routes(self._availability, self._transaction_open, result),
             settings_routes(self._config, self._reconnect_if_asked, result),
             transaction_routes(self._tx, result),
+            reset_routes16(self._resets, result),
             charge_point.routes(self),
         )
 
@@ -311,14 +320,6 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
 
     async def _trigger_diagnostics_status(self, _: TriggerTarget) -> None:
         await send_live(self._link, request("DiagnosticsStatusNotification", status="Idle"))
-
-    def reset(self, kind: str) -> str:
-        """Always accepted: the charger can always restart."""
-        return "Accepted"
-
-    def after_reset(self, kind: str) -> None:
-        """End the transaction, deliver what can be delivered, then restart the charger."""
-        self._background.spawn(self._reset(kind))
 
     # ================================================================== configuration hooks
 

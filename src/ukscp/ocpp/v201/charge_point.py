@@ -18,13 +18,7 @@ class CsmsRequests(Protocol):
 
 
 
-    def reset(self, kind: str, evse_id: int | None) -> str:
-        """Reset (Immediate or OnIdle): Accepted, Scheduled or Rejected."""
-        ...
 
-    def after_reset(self, kind: str) -> None:
-        """Carry out an accepted reset (the answer has been sent)."""
-        ...
 
 
 
@@ -53,13 +47,6 @@ def routes(requests: CsmsRequests) -> list[Route]:
         return result("TriggerMessage", status=status)
 
     return [
-        Route(
-            "Reset",
-            lambda call: result(
-                "Reset", status=requests.reset(call.args["type"], call.args.get("evse_id"))
-            ),
-            lambda call: requests.after_reset(call.args["type"]),
-        ),
         Route(
             "TriggerMessage",
             trigger_message,

@@ -54,6 +54,8 @@ from ukscp.ocpp.meter_values.readings import (
 from ukscp.ocpp.meter_values.v201 import MeterValues201
 from ukscp.ocpp.port import CONNECTOR_ID, EVSE_ID, ChargerPort, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue
+from ukscp.ocpp.reset import IMMEDIATE_201, Resets
+from ukscp.ocpp.reset import routes201 as reset_routes201
 from ukscp.ocpp.routes import join
 from ukscp.ocpp.sender import QueueSender
 from ukscp.ocpp.settings import device_model201 as dm
@@ -107,7 +109,6 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
 
     _TASK_PREFIX = "ocpp201"
     _FIRMWARE_STATUS = STATUS_201
-    _HARD_RESET = "Immediate"
     _options: ClientOptions
     _tx: Transactions201
     _meter: MeterValues201
@@ -142,14 +143,13 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
         self._model = DeviceModel(
             store, external=self._external_variables(), on_change=self._variable_changed
         )
-        self._reset_when_idle = False
         self._tx = Transactions201(
             self._transactions_context(),
             TransactionState(store),
             self._model,
             smart_charging,
             self._options.owner_identifier,
-            ended=self._transaction_ended,
+            ended=lambda: self._resets.transaction_ended(),
         )
         self._sender = QueueSender(
             queue=queue,
@@ -172,6 +172,13 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
         )
         if smart_charging is not None:
             smart_charging.attach(self._tx)
+        self._resets = Resets(
+            seclog=seclog,
+            end_transaction=self._tx.end_for_reset,
+            restart=lambda hard: self._restart(hard=hard, reason="RemoteReset"),
+            spawn=self._background.spawn,
+            hard_kind=IMMEDIATE_201,
+        )
         self._follow(bus)
         self._routes = join(
             self._shared_routes(result),
@@ -187,6 +194,7 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
                 self._send_later,
             ),
             transaction_routes(self._tx, result),
+            reset_routes201(self._resets, self._transaction_open, result),
             charge_point.routes(self),
         )
 
@@ -297,26 +305,6 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
         """Connector 1's status now, even if unchanged."""
         status = connector_status(self._port.snapshot(), self._availability.operative)
         await send_live(self._link, self._status_message(CONNECTOR_ID, status))
-
-    def reset(self, kind: str, evse_id: int | None) -> str:
-        """B11/B12: the whole station restarts; OnIdle waits for the transaction to end."""
-        if evse_id is not None:
-            return "Rejected"  # one EVSE: resetting it alone is resetting the station
-        if kind == "OnIdle" and self._tx.transaction is not None:
-            self._reset_when_idle = True
-            return "Scheduled"
-        return "Accepted"
-
-    def _transaction_ended(self) -> None:
-        if self._reset_when_idle:
-            self._reset_when_idle = False
-            self._background.spawn(self._reset("OnIdle"))
-
-    def after_reset(self, kind: str) -> None:
-        """Carry out an Accepted reset (a Scheduled one waits for the transaction's end)."""
-        if kind == "OnIdle" and self._reset_when_idle:
-            return
-        self._background.spawn(self._reset(kind))
 
     # -- Firmware (L01) --------------------------------------------------------------------
 
