@@ -55,7 +55,7 @@ from ukscp.ocpp.sender import QueueSender
 from ukscp.ocpp.transactions.core import TransactionsContext
 from ukscp.ocpp.transactions.stored import StoredTransaction, TransactionRecord
 from ukscp.ocpp.transport import CsmsTransport
-from ukscp.ocpp.trigger import Triggers, TriggerTarget, firmware_status_now, send_live
+from ukscp.ocpp.trigger.core import Triggers, TriggerTarget, send_live
 from ukscp.security.remote_targets import TargetPolicy
 from ukscp.security.seclog import SecurityLog
 
@@ -470,10 +470,6 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
 
     # ================================================================== reset and restart
 
-    def after_trigger_message(self, requested: str) -> None:
-        """Send the message an accepted TriggerMessage asked for."""
-        self._triggers.after(requested)
-
     async def _restart(self, *, hard: bool, reason: str) -> None:
         """Deliver the queue (for at most ``reset_flush_s``), then restart the charger.
 
@@ -531,19 +527,12 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
 
     # ================================================================== triggered messages
 
+    async def _send_live(self, message: Any) -> Any | None:
+        """Send ``message`` now, best effort (a triggered message): the answer, or None."""
+        return await send_live(self._link, message)
+
     async def _trigger_heartbeat(self, _: TriggerTarget) -> None:
-        await send_live(self._link, self._message("Heartbeat"))
-
-    async def _trigger_firmware_status(self, _: TriggerTarget) -> None:
-        """The signed firmware update's progress now."""
-        status, request_id = firmware_status_now(self._installer)
-        message = self._message(self._FIRMWARE_STATUS, status=status, request_id=request_id)
-        await send_live(self._link, message)
-
-    async def _trigger_log_status(self, _: TriggerTarget) -> None:
-        status, request_id = self._uploads.current()
-        message = self._message("LogStatusNotification", status=status, request_id=request_id)
-        await send_live(self._link, message)
+        await self._send_live(self._message("Heartbeat"))
 
     # ================================================================== settings
 

@@ -117,3 +117,18 @@ class FirmwareUpdates:
             SecurityEventType.RESET_OR_REBOOT, "restart into the newly installed firmware"
         )
         return self._restart()
+
+
+def firmware_status_now(installer: FirmwareInstaller | None) -> tuple[str, int | None]:
+    """The firmware status a triggered notification reports: ``(status, requestId or None)``.
+
+    As the 1.6 security whitepaper (SignedFirmwareStatusNotification) and
+    2.0.1 L01 say: Idle, without a requestId, when no firmware update was
+    started or the last status sent was Installed; otherwise the last status
+    sent, with the request's id.
+    """
+    job = None if installer is None else installer.job
+    if job is None or job.status in (None, FirmwareStatus.IDLE, FirmwareStatus.INSTALLED):
+        return "Idle", None
+    assert job.status is not None
+    return job.status.value, job.request_id

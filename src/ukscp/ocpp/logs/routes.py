@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ukscp.ocpp.logs.upload import LogUploads
 from ukscp.ocpp.routes import Call, Result, Route
+from ukscp.ocpp.trigger.core import Triggerable, TriggerTarget
 
 
 def routes(
@@ -27,3 +28,27 @@ def routes(
         return result("GetLog", status=status, filename=filename)
 
     return [Route("GetLog", get_log, lambda call: adopt(uploads.start(call.args["request_id"])))]
+
+
+def status_trigger(
+    uploads: LogUploads, request: Result, send_live: Callable[[Any], Awaitable[Any]]
+) -> Triggerable:
+    """LogStatusNotification: the upload's status now (Idle when none runs)."""
+
+    async def send(_: TriggerTarget) -> None:
+        status, request_id = uploads.current()
+        await send_live(request("LogStatusNotification", status=status, request_id=request_id))
+
+    return Triggerable(send)
+
+
+def diagnostics_status_trigger16(
+    request: Result, send_live: Callable[[Any], Awaitable[Any]]
+) -> Triggerable:
+    """1.6 DiagnosticsStatusNotification: always Idle, for GetDiagnostics is not offered
+    (GetLog is), so nothing ever uploads diagnostics."""
+
+    async def send(_: TriggerTarget) -> None:
+        await send_live(request("DiagnosticsStatusNotification", status="Idle"))
+
+    return Triggerable(send)

@@ -14,7 +14,7 @@ from ukscp.ocpp.queue import MessageQueue
 from ukscp.ocpp.settings import configuration16 as cfg
 from ukscp.ocpp.settings.configuration16 import Configuration
 from ukscp.ocpp.transactions.v16 import Transactions16
-from ukscp.ocpp.trigger import READING_CONTEXT, TriggerTarget
+from ukscp.ocpp.trigger.core import READING_CONTEXT, TriggerTarget
 from ukscp.ocpp.v16._lib import request
 
 

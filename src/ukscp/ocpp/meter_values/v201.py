@@ -14,7 +14,7 @@ from ukscp.ocpp.queue import MessageQueue
 from ukscp.ocpp.settings import device_model201 as dm
 from ukscp.ocpp.settings.device_model201 import DeviceModel
 from ukscp.ocpp.transactions.v201 import Transactions201
-from ukscp.ocpp.trigger import READING_CONTEXT, TriggerTarget
+from ukscp.ocpp.trigger.core import READING_CONTEXT, TriggerTarget
 from ukscp.ocpp.v201._lib import request
 
 

@@ -39,9 +39,11 @@ from ukscp.ocpp.client_base import (
     Interval,
     OcppClientBase,
 )
-from ukscp.ocpp.firmware.routes import SIGNED_UPDATE_16
+from ukscp.ocpp.firmware.routes import SIGNED_UPDATE_16, core_status_trigger16, status_trigger
 from ukscp.ocpp.firmware.routes import routes as firmware_routes
 from ukscp.ocpp.firmware.updates import STATUS_16
+from ukscp.ocpp.logs.routes import diagnostics_status_trigger16
+from ukscp.ocpp.logs.routes import status_trigger as log_status_trigger
 from ukscp.ocpp.meter_values.readings import (
     ocpp_time,
 )
@@ -50,7 +52,7 @@ from ukscp.ocpp.port import CONNECTOR_ID, ChargerPort, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue
 from ukscp.ocpp.reset import HARD_16, Resets
 from ukscp.ocpp.reset import routes16 as reset_routes16
-from ukscp.ocpp.routes import join
+from ukscp.ocpp.routes import Route, join
 from ukscp.ocpp.settings import configuration16 as cfg
 from ukscp.ocpp.settings.configuration16 import Configuration, ExternalKey
 from ukscp.ocpp.settings.random_delay import remote_setter
@@ -64,16 +66,15 @@ from ukscp.ocpp.transactions.record16 import (
 from ukscp.ocpp.transactions.v16 import LOCAL_ID_TAG, Transactions16
 from ukscp.ocpp.transactions.v16 import routes as transaction_routes
 from ukscp.ocpp.transport import CsmsTransport
-from ukscp.ocpp.trigger import (
+from ukscp.ocpp.trigger.core import (
     Triggerable,
     TriggerTarget,
-    firmware_status_now,
     send_live,
 )
-from ukscp.ocpp.v16 import charge_point
+from ukscp.ocpp.trigger.routes import routes16 as trigger_routes16
 from ukscp.ocpp.v16._lib import Router, request, result
 from ukscp.ocpp.v16.sender import QueueSender16
-from ukscp.ocpp.v16.status import NO_ERROR, connector_status, core_firmware_status
+from ukscp.ocpp.v16.status import NO_ERROR, connector_status
 from ukscp.security.seclog import SecurityLog
 
 _log = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
             settings_routes(self._config, self._reconnect_if_asked, result),
             transaction_routes(self._tx, result),
             reset_routes16(self._resets, result),
-            charge_point.routes(self),
+            self._trigger_routes(),
         )
 
     # ================================================================== public surface
@@ -252,58 +253,33 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
 
     # ================================================================== the CSMS's requests
 
-    def trigger_message(self, requested: str, connector_id: int | None) -> str:
-        """Core TriggerMessage (section 5.17): Accepted, Rejected or NotImplemented."""
-        return self._triggers.answer(
-            self._core_triggers(),
-            requested,
-            TriggerTarget(connector_id),
-            target_exists=connector_id in (None, 0, CONNECTOR_ID),
-        )
-
-    def extended_trigger_message(self, requested: str, connector_id: int | None) -> str:
-        """ExtendedTriggerMessage (security whitepaper): as TriggerMessage, plus the log upload.
-
-        SignChargePointCertificate is NotImplemented: this charger does not make
-        its own key pair and CSR (SignCertificate), so it cannot honour it.
-        """
-        return self._triggers.answer(
-            self._extended_triggers(),
-            requested,
-            TriggerTarget(connector_id),
-            target_exists=connector_id in (None, 0, CONNECTOR_ID),
-        )
-
-    def _common_triggers(self) -> dict[str, Triggerable]:
-        return {
+    def _trigger_routes(self) -> list[Route]:
+        send = self._send_live
+        common = {
             "BootNotification": Triggerable(self._trigger_boot),
             "Heartbeat": Triggerable(self._trigger_heartbeat),
             "MeterValues": Triggerable(self._meter.trigger),
             "StatusNotification": Triggerable(self._trigger_status),
         }
-
-    def _core_triggers(self) -> dict[str, Triggerable]:
-        return {
-            **self._common_triggers(),
-            "FirmwareStatusNotification": Triggerable(self._trigger_core_firmware_status),
-            # GetDiagnostics is not offered (GetLog is): never uploading, always Idle.
-            "DiagnosticsStatusNotification": Triggerable(self._trigger_diagnostics_status),
+        core = {
+            **common,
+            "FirmwareStatusNotification": core_status_trigger16(self._installer, request, send),
+            "DiagnosticsStatusNotification": diagnostics_status_trigger16(request, send),
         }
-
-    def _extended_triggers(self) -> dict[str, Triggerable]:
-        return {
-            **self._common_triggers(),
+        extended = {
+            **common,
             # The whitepaper: FirmwareStatusNotification here means its
             # SignedFirmwareStatusNotification (the signed update's progress).
-            "FirmwareStatusNotification": Triggerable(self._trigger_firmware_status),
-            "LogStatusNotification": Triggerable(self._trigger_log_status),
+            "FirmwareStatusNotification": status_trigger(STATUS_16, self._installer, request, send),
+            "LogStatusNotification": log_status_trigger(self._uploads, request, send),
         }
+        return trigger_routes16(self._triggers, core, extended, result)
 
     async def _trigger_boot(self, _: TriggerTarget) -> None:
         if not self._link.online:
             self._boot_alarm.wake()  # Pending or Rejected: the boot loop sends it now
             return
-        answer = await send_live(self._link, self._boot_message())
+        answer = await self._send_live(self._boot_message())
         if answer is not None and str(answer.status) == "Accepted" and int(answer.interval) > 0:
             self._config.set_value(cfg.HEARTBEAT_INTERVAL, str(int(answer.interval)))
 
@@ -311,15 +287,7 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
         """The status now, sent even if unchanged; no connector named: both (section 5.17)."""
         for connector_id, status in self._statuses().items():
             if target.evse_id in (None, connector_id):
-                await send_live(self._link, self._status_message(connector_id, status))
-
-    async def _trigger_core_firmware_status(self, _: TriggerTarget) -> None:
-        status, _request_id = firmware_status_now(self._installer)
-        message = request("FirmwareStatusNotification", status=core_firmware_status(status))
-        await send_live(self._link, message)
-
-    async def _trigger_diagnostics_status(self, _: TriggerTarget) -> None:
-        await send_live(self._link, request("DiagnosticsStatusNotification", status="Idle"))
+                await self._send_live(self._status_message(connector_id, status))
 
     # ================================================================== configuration hooks
 

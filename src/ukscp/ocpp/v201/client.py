@@ -45,9 +45,10 @@ from ukscp.ocpp.client_base import (
     Interval,
     OcppClientBase,
 )
-from ukscp.ocpp.firmware.routes import UPDATE_201
+from ukscp.ocpp.firmware.routes import UPDATE_201, status_trigger
 from ukscp.ocpp.firmware.routes import routes as firmware_routes
 from ukscp.ocpp.firmware.updates import STATUS_201
+from ukscp.ocpp.logs.routes import status_trigger as log_status_trigger
 from ukscp.ocpp.meter_values.readings import (
     ocpp_time,
 )
@@ -56,7 +57,7 @@ from ukscp.ocpp.port import CONNECTOR_ID, EVSE_ID, ChargerPort, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue
 from ukscp.ocpp.reset import IMMEDIATE_201, Resets
 from ukscp.ocpp.reset import routes201 as reset_routes201
-from ukscp.ocpp.routes import join
+from ukscp.ocpp.routes import Route, join
 from ukscp.ocpp.sender import QueueSender
 from ukscp.ocpp.settings import device_model201 as dm
 from ukscp.ocpp.settings.device_model201 import DeviceModel, ExternalVariable, Name
@@ -72,8 +73,8 @@ from ukscp.ocpp.transactions.record201 import (
 from ukscp.ocpp.transactions.v201 import OWNER_IDENTIFIER, Transactions201
 from ukscp.ocpp.transactions.v201 import routes as transaction_routes
 from ukscp.ocpp.transport import CsmsTransport
-from ukscp.ocpp.trigger import Triggerable, TriggerTarget, send_live
-from ukscp.ocpp.v201 import charge_point
+from ukscp.ocpp.trigger.core import Triggerable, TriggerTarget, send_live
+from ukscp.ocpp.trigger.routes import routes201 as trigger_routes201
 from ukscp.ocpp.v201._lib import Router, request, result
 from ukscp.ocpp.v201.status import connector_status
 from ukscp.security.seclog import SecurityLog
@@ -195,7 +196,7 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
             ),
             transaction_routes(self._tx, result),
             reset_routes201(self._resets, self._transaction_open, result),
-            charge_point.routes(self),
+            self._trigger_routes(),
         )
 
     # ================================================================== public surface
@@ -266,23 +267,9 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
 
     # ================================================================== the CSMS's requests
 
-    def trigger_message(self, requested: str, evse_id: int | None, connector_id: int | None) -> str:
-        """F06: Accepted, Rejected or NotImplemented.
-
-        The certificate triggers (SignChargingStationCertificate, SignV2GCertificate,
-        SignCombinedCertificate) are NotImplemented: this station makes no key pair
-        and CSR of its own (A02/A03) and speaks no ISO 15118. Neither is it a Local
-        Controller (PublishFirmwareStatusNotification).
-        """
-        return self._triggers.answer(
-            self._trigger_table(),
-            requested,
-            TriggerTarget(evse_id, connector_id),
-            target_exists=evse_id in (None, EVSE_ID) and connector_id in (None, CONNECTOR_ID),
-        )
-
-    def _trigger_table(self) -> dict[str, Triggerable]:
-        return {
+    def _trigger_routes(self) -> list[Route]:
+        send = self._send_live
+        table = {
             # F06.FR.17: once Accepted, a BootNotification is not triggered again.
             "BootNotification": Triggerable(
                 self._trigger_boot, lambda _: REJECTED if self._link.online else None
@@ -294,9 +281,12 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
                 self._meter.trigger_transaction_event,
                 lambda _: None if self._tx.transaction is not None else REJECTED,
             ),
-            "FirmwareStatusNotification": Triggerable(self._trigger_firmware_status),
-            "LogStatusNotification": Triggerable(self._trigger_log_status),
+            "FirmwareStatusNotification": status_trigger(
+                STATUS_201, self._installer, request, send
+            ),
+            "LogStatusNotification": log_status_trigger(self._uploads, request, send),
         }
+        return trigger_routes201(self._triggers, table, result)
 
     async def _trigger_boot(self, _: TriggerTarget) -> None:
         self._boot_alarm.wake()  # the boot loop, Pending or Rejected, sends it now
@@ -304,7 +294,7 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
     async def _trigger_status(self, _: TriggerTarget) -> None:
         """Connector 1's status now, even if unchanged."""
         status = connector_status(self._port.snapshot(), self._availability.operative)
-        await send_live(self._link, self._status_message(CONNECTOR_ID, status))
+        await self._send_live(self._status_message(CONNECTOR_ID, status))
 
     # -- Firmware (L01) --------------------------------------------------------------------
 

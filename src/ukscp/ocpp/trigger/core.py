@@ -9,8 +9,10 @@ information (1.6: "not intended to retrieve historic data").
 Version-neutral here: the decision (a message we do not send is
 NotImplemented; a connector or EVSE we do not have, or a refusal the message
 itself gives, is Rejected), holding an accepted trigger until the answer is
-out, the best-effort live send, and the "current status" of the firmware
-installer and the log upload. Each client gives the table of what it sends.
+out, and the best-effort live send. Each block gives the messages it can
+send (a :class:`Triggerable` each); each client joins them into its tables,
+and :mod:`.routes` answers TriggerMessage (and 1.6's ExtendedTriggerMessage)
+from them.
 
 Triggered messages go through the live connection, not the persistent queue:
 they carry the charger's state *now*, and one queued behind an offline backlog
@@ -29,8 +31,6 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
-from ukscp.firmware.install import FirmwareInstaller
-from ukscp.firmware.status import FirmwareStatus
 from ukscp.ocpp.link import CsmsLink, CsmsRefused, Offline
 
 _log = logging.getLogger(__name__)
@@ -38,7 +38,6 @@ _log = logging.getLogger(__name__)
 ACCEPTED = "Accepted"
 REJECTED = "Rejected"
 NOT_IMPLEMENTED = "NotImplemented"
-IDLE = "Idle"
 
 READING_CONTEXT = "Trigger"
 """ReadingContext of a triggered meter sample (the same word in 1.6 and 2.0.1)."""
@@ -121,18 +120,3 @@ async def send_live(link: CsmsLink, message: Any) -> Any | None:
     except (CsmsRefused, Offline, TimeoutError, ConnectionClosed) as exc:
         _log.info("triggered %s not delivered: %s", type(message).__name__, exc)
         return None
-
-
-def firmware_status_now(installer: FirmwareInstaller | None) -> tuple[str, int | None]:
-    """The firmware status a triggered notification reports: ``(status, requestId or None)``.
-
-    As the 1.6 security whitepaper (SignedFirmwareStatusNotification) and
-    2.0.1 L01 say: Idle, without a requestId, when no firmware update was
-    started or the last status sent was Installed; otherwise the last status
-    sent, with the request's id.
-    """
-    job = None if installer is None else installer.job
-    if job is None or job.status in (None, FirmwareStatus.IDLE, FirmwareStatus.INSTALLED):
-        return IDLE, None
-    assert job.status is not None
-    return job.status.value, job.request_id
