@@ -50,7 +50,8 @@ from ukscp.ocpp.meter_values.sampling import Sampling
 from ukscp.ocpp.port import ChargerPort, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue
 from ukscp.ocpp.routes import Result, Route
-from ukscp.ocpp.security_keys import SecurityKeys
+from ukscp.ocpp.security.events import SecurityEvents
+from ukscp.ocpp.security.keys import SecurityKeys
 from ukscp.ocpp.sender import QueueSender
 from ukscp.ocpp.transactions.core import TransactionsContext
 from ukscp.ocpp.transactions.stored import StoredTransaction, TransactionRecord
@@ -216,6 +217,9 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
         self._smart = smart_charging
         self._link = CsmsLink()
         self._security = SecurityKeys(transport, seclog, store)
+        self._security_events = SecurityEvents(
+            seclog=seclog, queue=queue, clock=clock, wake_sender=lambda: self._sender.wake()
+        )
         self._uploads = LogUploads(
             clock=clock,
             seclog=seclog,
@@ -435,7 +439,7 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
 
     async def _security_event_loop(self) -> None:
         # Other modules write the security log directly: follow its critical records.
-        await self._sender.follow_security_log(self._options.security_event_poll_s)
+        await self._security_events.follow(self._options.security_event_poll_s)
 
     # ================================================================== transactions
 
@@ -476,7 +480,7 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
         ``reason`` says why, for a version whose BootNotification tells the CSMS.
         """
         self._note_boot_reason(reason)
-        self._sender.queue_security_events()
+        self._security_events.queue_new()
         if not await self.wait_until_drained(self._options.reset_flush_s):
             _log.warning("restarting with %d messages still queued", len(self._queue))
         self._port.reset(hard)

@@ -6,9 +6,9 @@ removes it only when the CSMS has answered. A CALLERROR is retried
 ``attempts()`` times, ``retry_interval_s()`` apart (growing with each attempt),
 then the message is dropped; an unanswered call is sent again later.
 
-It also moves critical security-log records into the queue (once each) as
-SecurityEventNotifications (same fields in 1.6 and 2.0.1), and marks them
-delivered when answered.
+Critical security-log records reach the queue through
+:class:`~ukscp.ocpp.security.events.SecurityEvents` (``before_run`` queues
+those not queued yet); the sender marks each delivered when answered.
 
 A version subclasses :class:`QueueSender` where its messages need more than
 "send the stored payload" (1.6 fills in the transactionId the CSMS gave).
@@ -23,15 +23,12 @@ from typing import Any
 
 from ukscp.clock import Alarm, Clock
 from ukscp.ocpp.link import CsmsLink, CsmsRefused
-from ukscp.ocpp.meter_values.readings import ocpp_time
 from ukscp.ocpp.queue import MessageQueue, QueuedMessage
-from ukscp.security.seclog import SecurityLog, SecurityRecord
+from ukscp.security.seclog import SecurityLog
 
 _log = logging.getLogger(__name__)
 
 _IDLE_S = 3600.0
-_TECH_INFO_CHARS = 255  # SecurityEventNotification.techInfo is a CiString255 in both versions
-SECURITY_EVENT = "SecurityEventNotification"
 
 BeforeSending = Callable[[QueuedMessage, dict[str, Any]], Awaitable[None]]
 Request = Callable[[str, dict[str, Any]], Any]
@@ -52,6 +49,7 @@ class QueueSender:
         attempts: Callable[[], int],
         retry_interval_s: Callable[[], int],
         before_sending: BeforeSending | None = None,
+        before_run: Callable[[], None] = lambda: None,
     ) -> None:
         self._queue = queue
         self._seclog = seclog
@@ -61,6 +59,7 @@ class QueueSender:
         self._attempts = attempts
         self._retry_interval_s = retry_interval_s
         self._before_sending = before_sending
+        self._before_run = before_run
         self._alarm = Alarm(clock)
         self._drained = asyncio.Event()
 
@@ -76,7 +75,7 @@ class QueueSender:
 
     async def run(self) -> None:
         """Deliver until cancelled or the connection drops (``ConnectionClosed`` propagates)."""
-        self.queue_security_events()
+        self._before_run()
         while True:
             message = self._queue.peek()
             if message is None:
@@ -85,47 +84,6 @@ class QueueSender:
                 continue
             self._drained.clear()
             await self._deliver(message)
-
-    async def follow_security_log(self, poll_s: float) -> None:
-        """Queue critical records as they are written, until cancelled.
-
-        Each critical record wakes this at once; the poll every ``poll_s`` catches
-        records another process wrote (a ``ukscp`` command on the same log).
-        """
-        loop = asyncio.get_running_loop()
-        alarm = Alarm(self._clock)
-
-        def written(record: SecurityRecord) -> None:
-            if record.critical:
-                loop.call_soon_threadsafe(alarm.wake)  # the writer may be another thread
-
-        unsubscribe = self._seclog.on_record(written)
-        try:
-            while True:
-                self.queue_security_events()
-                await alarm.sleep(poll_s)
-        finally:
-            unsubscribe()
-
-    def queue_security_events(self) -> None:
-        """Queue each critical security-log record once, as a SecurityEventNotification."""
-        cursor = self._queue.seclog_cursor()
-        fresh = [r for r in self._seclog.undelivered_critical() if r.id > cursor]
-        if not fresh:
-            return
-        self._queue.put_security_events(
-            (
-                record.id,
-                SECURITY_EVENT,
-                {
-                    "type": record.type,
-                    "timestamp": ocpp_time(record.timestamp),
-                    "tech_info": record.info[:_TECH_INFO_CHARS] or None,
-                },
-            )
-            for record in fresh
-        )
-        self.wake()
 
     def prepare(self, message: QueuedMessage) -> dict[str, Any] | None:
         """The payload to send for ``message``, or None to drop it unsent."""

@@ -153,6 +153,7 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
             clock=clock,
             link=self._link,
             before_sending=self._tx.before_sending,
+            before_run=self._security_events.queue_new,
         )
         self._meter = MeterValues16(
             port=port,

@@ -10,6 +10,7 @@ is the version-neutral :class:`~ukscp.ocpp.sender.QueueSender`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ukscp.clock import Clock
@@ -45,6 +46,7 @@ class QueueSender16(QueueSender):
         clock: Clock,
         link: CsmsLink,
         before_sending: BeforeSending | None = None,
+        before_run: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__(
             queue=queue,
@@ -55,6 +57,7 @@ class QueueSender16(QueueSender):
             attempts=lambda: config.int_value(cfg.TRANSACTION_MESSAGE_ATTEMPTS),
             retry_interval_s=lambda: config.int_value(cfg.TRANSACTION_MESSAGE_RETRY_INTERVAL),
             before_sending=before_sending,
+            before_run=before_run,
         )
 
     def prepare(self, message: QueuedMessage) -> dict[str, Any] | None:

@@ -161,6 +161,7 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
             attempts=lambda: self._model.int_value(dm.MESSAGE_ATTEMPTS),
             retry_interval_s=lambda: self._model.int_value(dm.MESSAGE_ATTEMPT_INTERVAL),
             before_sending=self._tx.before_sending,
+            before_run=self._security_events.queue_new,
         )
         self._meter = MeterValues201(
             port=port,
