@@ -25,7 +25,7 @@ from ukscp.app import App, build_app
 from ukscp.clock import VirtualClock
 from ukscp.config import OcppSettings, Settings, UpdateSettings
 from ukscp.ocpp.meter_values.readings import ocpp_time
-from ukscp.ocpp.v201.client import BOOT_REASON_KEY
+from ukscp.ocpp.v201.edge import BOOT_REASON_KEY
 
 ROOT = make_root()
 SIGNER = make_signer(ROOT, "ec")

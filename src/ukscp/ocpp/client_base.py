@@ -16,20 +16,13 @@ work that must not be lost in a forgotten task.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
-
-import ukscp
-from ukscp.clock import Alarm, Clock
+from ukscp.clock import Clock
 from ukscp.events import (
     EventBus,
     EvseStateChanged,
@@ -42,10 +35,9 @@ from ukscp.ocpp import authorization, vendor
 from ukscp.ocpp.availability.core import Availability
 from ukscp.ocpp.background import Background, guard
 from ukscp.ocpp.firmware.updates import FirmwareUpdates
-from ukscp.ocpp.link import Caller, CsmsLink, CsmsRefused
+from ukscp.ocpp.link import CsmsLink
 from ukscp.ocpp.logs import routes as logs
 from ukscp.ocpp.logs.upload import LogUploads
-from ukscp.ocpp.loops import every, register, report_status
 from ukscp.ocpp.meter_values.sampling import Sampling
 from ukscp.ocpp.port import ChargerPort, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue
@@ -53,33 +45,19 @@ from ukscp.ocpp.routes import Result, Route
 from ukscp.ocpp.security.events import SecurityEvents
 from ukscp.ocpp.security.keys import SecurityKeys
 from ukscp.ocpp.sender import QueueSender
+from ukscp.ocpp.session import BootInfo, Interval, Session, VersionEdge
 from ukscp.ocpp.transactions.core import TransactionsContext
 from ukscp.ocpp.transactions.stored import StoredTransaction, TransactionRecord
 from ukscp.ocpp.transport import CsmsTransport
-from ukscp.ocpp.trigger.core import Triggers, TriggerTarget, send_live
+from ukscp.ocpp.trigger.core import Triggers
 from ukscp.security.remote_targets import TargetPolicy
 from ukscp.security.seclog import SecurityLog
 
 _log = logging.getLogger(__name__)
 
-Interval = Literal["heartbeat", "sampled", "aligned"]
-"""The intervals a client keeps: heartbeats, periodic samples, clock-aligned readings."""
 
 _ACCEPTED = "Accepted"
 _REJECTED = "Rejected"
-# Real seconds a call may take, once the connection has closed, to finish with an
-# answer that arrived just before (its validation runs in a worker thread).
-_ANSWER_GRACE_S = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class BootInfo:
-    """What BootNotification says about this charger."""
-
-    vendor: str = "ukscp"
-    model: str = "ukscp"
-    serial_number: str | None = None
-    firmware_version: str = ukscp.__version__
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +76,6 @@ class CommonOptions:
     allow_plain_http_upload: bool | None = None  # None: where the transport allows ws://
     # ocpp.allow_private_targets: uploads to loopback, link-local and private addresses.
     allow_private_targets: bool = False
-
-
-class ChargePointLike(Caller, Protocol):
-    """One connection's message router from the ``ocpp`` library."""
-
-    async def start(self) -> None:
-        """Receive and answer the CSMS's messages until the connection closes."""
-        ...
 
 
 TxT = TypeVar("TxT", bound=TransactionRecord)
@@ -175,7 +145,7 @@ class SmartChargingPart(Protocol):
 SmartT = TypeVar("SmartT", bound=SmartChargingPart)
 
 
-class OcppClientBase(ABC, Generic[TxT, SmartT]):
+class OcppClientBase(Generic[TxT, SmartT]):
     """The version-neutral part of an OCPP client; see the module docstring.
 
     A subclass's constructor calls ``super().__init__``, then builds its
@@ -193,6 +163,8 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
     _sender: QueueSender
     _tx: TransactionsPart[TxT]
     _meter: MeterValuesPart
+    _edge: VersionEdge
+    _routes: Mapping[str, Route]
 
     def __init__(
         self,
@@ -228,18 +200,15 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
             notify=self._notify_log_status,
             timeout_s=options.upload_timeout_s,
         )
-        self._status_dirty = asyncio.Event()
         # Before the charger starts: a charger taken out of service stays out after a restart.
         self._availability = Availability(store, port, self._availability_changed)
         self._installer = firmware
         self._firmware: FirmwareUpdates | None = None  # made by _follow, once the sender is
         self._stopping = asyncio.Event()
-        self._boot_alarm = Alarm(clock)
-        self._heartbeat_alarm = Alarm(clock)
         self._sampling = Sampling(
             clock,
-            sampled_interval_s=partial(self._int_setting, "sampled"),
-            aligned_interval_s=partial(self._int_setting, "aligned"),
+            sampled_interval_s=lambda: self._edge.interval_s("sampled"),
+            aligned_interval_s=lambda: self._edge.interval_s("aligned"),
             sample=lambda: self._meter.sample(),
             aligned=lambda due: self._meter.clock_aligned(due),
             transaction_open=self._transaction_open,
@@ -264,6 +233,16 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
                 restart=lambda: self._restart(hard=False, reason="FirmwareUpdate"),
                 seclog=self._seclog,
             )
+        self._session = Session(
+            transport=self._transport,
+            clock=self._clock,
+            link=self._link,
+            edge=self._edge,
+            routes=lambda: self._routes,
+            deliver=self._sender.run,
+            boot_retry_s=self._options.boot_retry_s,
+            task_prefix=self._TASK_PREFIX,
+        )
         self._tx.end_stale()
         self._subscriptions = [
             bus.subscribe(SessionStarted, self._tx.session_started),
@@ -271,39 +250,6 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
             bus.subscribe(EvseStateChanged, lambda _: self._evse_changed(rate=False)),
             bus.subscribe(OfferedCurrentChanged, lambda _: self._evse_changed(rate=True)),
         ]
-
-    # ================================================================== what differs by version
-
-    @abstractmethod
-    def _message(self, action: str, **fields: Any) -> Any:
-        """The version's request message for ``action`` (snake_case fields)."""
-
-    @abstractmethod
-    def _charge_point(self, connection: ClientConnection) -> ChargePointLike:
-        """A fresh message router for one connection."""
-
-    @abstractmethod
-    def _boot_message(self) -> Any:
-        """This charger's BootNotification."""
-
-    @abstractmethod
-    def _boot_accepted(self, interval: int) -> None:
-        """BootNotification was accepted with heartbeat ``interval``."""
-
-    @abstractmethod
-    def _int_setting(self, which: Interval) -> int:
-        """``heartbeat``, ``sampled`` or ``aligned``: the interval in seconds set now."""
-
-    @abstractmethod
-    def _statuses(self) -> Mapping[int, Any]:
-        """Each connector's status now (as the version's StatusNotification reads it)."""
-
-    @abstractmethod
-    def _status_message(self, connector_id: int, status: Any) -> Any:
-        """The StatusNotification for ``connector_id`` in ``status``."""
-
-    def _note_boot_reason(self, reason: str) -> None:
-        """Remember why the next start happens (a version whose boot says so keeps it)."""
 
     # ================================================================== public surface
 
@@ -331,7 +277,7 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
         """Connect, reconnect, sample and deliver until :meth:`stop` (or cancellation)."""
         prefix = self._TASK_PREFIX
         tasks = [
-            asyncio.create_task(self._transport.run(self._session), name=f"{prefix}-transport"),
+            asyncio.create_task(self._session.run(), name=f"{prefix}-transport"),
             asyncio.create_task(self._sampling.run(), name=f"{prefix}-meter"),
             asyncio.create_task(guard(self._security_event_loop), name=f"{prefix}-seclog"),
         ]
@@ -384,57 +330,6 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
             timer.cancel()
         return drained.is_set()
 
-    # ================================================================== one connection
-
-    async def _session(self, connection: ClientConnection) -> None:
-        cp = self._charge_point(connection)
-        self._link.attach(cp)
-        prefix = self._TASK_PREFIX
-        receiver = asyncio.create_task(cp.start(), name=f"{prefix}-receive")
-        worker = asyncio.create_task(self._registered(), name=f"{prefix}-registered")
-        try:
-            done, _ = await asyncio.wait({receiver, worker}, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                problem = task.exception()
-                if problem is not None and not isinstance(problem, ConnectionClosed):
-                    _log.error("OCPP session failed: %r", problem, exc_info=problem)
-            if receiver in done:
-                # The connection closed: no new call may start, and the call in
-                # flight may end with an answer that came just before the close
-                # (else a queued message the CSMS answered would go again).
-                self._link.detach()
-                await self._link.call_ended(_ANSWER_GRACE_S)
-        finally:
-            self._link.detach()
-            for task in (receiver, worker):
-                task.cancel()
-            await asyncio.gather(receiver, worker, return_exceptions=True)
-
-    async def _registered(self) -> None:
-        await register(
-            self._link,
-            self._clock,
-            self._boot_alarm,
-            self._boot_message(),
-            retry_s=self._options.boot_retry_s,
-            accepted=self._boot_accepted,
-        )
-        self._link.registered()
-        await asyncio.gather(
-            every(
-                self._clock,
-                self._heartbeat_alarm,
-                partial(self._int_setting, "heartbeat"),
-                self._heartbeat,
-            ),
-            report_status(self._link, self._status_dirty, self._statuses, self._status_message),
-            self._sender.run(),
-        )
-
-    async def _heartbeat(self) -> None:
-        with contextlib.suppress(CsmsRefused, TimeoutError):  # the next one will tell
-            await self._link.call(self._message("Heartbeat"))
-
     # ================================================================== security events
 
     async def _security_event_loop(self) -> None:
@@ -451,13 +346,13 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
             queue=self._queue,
             availability=self._availability,
             wake_sender=lambda: self._sender.wake(),
-            status_changed=self._status_dirty.set,
+            status_changed=lambda: self._session.status_changed(),
             online=lambda: self._link.online,
             call=self._link.call,
         )
 
     def _evse_changed(self, *, rate: bool) -> None:
-        self._status_dirty.set()
+        self._session.status_changed()
         self._tx.evse_changed(rate=rate)
 
     def _charging_session_active(self) -> bool:
@@ -469,7 +364,7 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
     # ================================================================== availability
 
     def _availability_changed(self) -> None:
-        self._status_dirty.set()
+        self._session.status_changed()
         self._tx.availability_changed()
 
     # ================================================================== reset and restart
@@ -479,7 +374,7 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
 
         ``reason`` says why, for a version whose BootNotification tells the CSMS.
         """
-        self._note_boot_reason(reason)
+        self._edge.note_boot_reason(reason)
         self._security_events.queue_new()
         if not await self.wait_until_drained(self._options.reset_flush_s):
             _log.warning("restarting with %d messages still queued", len(self._queue))
@@ -517,7 +412,7 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
 
     async def _notify_log_status(self, status: str, request_id: int) -> None:
         await self._link.send_now(
-            self._message("LogStatusNotification", status=status, request_id=request_id)
+            self._edge.message("LogStatusNotification", status=status, request_id=request_id)
         )
 
     def _upload_policy(self) -> TargetPolicy:
@@ -531,19 +426,13 @@ class OcppClientBase(ABC, Generic[TxT, SmartT]):
 
     # ================================================================== triggered messages
 
-    async def _send_live(self, message: Any) -> Any | None:
-        """Send ``message`` now, best effort (a triggered message): the answer, or None."""
-        return await send_live(self._link, message)
-
-    async def _trigger_heartbeat(self, _: TriggerTarget) -> None:
-        await self._send_live(self._message("Heartbeat"))
 
     # ================================================================== settings
 
     def _wake_for(self, which: Interval | None) -> None:
-        """A setting changed: the loop of ``which`` (see :meth:`_int_setting`) looks again."""
+        """A setting changed: the loop of ``which`` looks again."""
         if which == "heartbeat":
-            self._heartbeat_alarm.wake()
+            self._session.heartbeat_interval_changed()
         elif which == "sampled":
             self._sampling.sampled_interval_changed()
         elif which == "aligned":

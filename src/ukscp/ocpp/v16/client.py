@@ -23,36 +23,24 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import partial
-from typing import Any
-
-from websockets.asyncio.client import ClientConnection
 
 from ukscp.clock import Clock
 from ukscp.events import EventBus
 from ukscp.firmware.install import FirmwareInstaller
 from ukscp.ocpp.availability.routes import routes16 as availability_routes
-from ukscp.ocpp.client_base import (
-    BootInfo,
-    ChargePointLike,
-    CommonOptions,
-    Interval,
-    OcppClientBase,
-)
+from ukscp.ocpp.client_base import CommonOptions, OcppClientBase
 from ukscp.ocpp.firmware.routes import SIGNED_UPDATE_16, core_status_trigger16, status_trigger
 from ukscp.ocpp.firmware.routes import routes as firmware_routes
 from ukscp.ocpp.firmware.updates import STATUS_16
 from ukscp.ocpp.logs.routes import diagnostics_status_trigger16
 from ukscp.ocpp.logs.routes import status_trigger as log_status_trigger
-from ukscp.ocpp.meter_values.readings import (
-    ocpp_time,
-)
 from ukscp.ocpp.meter_values.v16 import MeterValues16
 from ukscp.ocpp.port import CONNECTOR_ID, ChargerPort, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue
 from ukscp.ocpp.reset import HARD_16, Resets
 from ukscp.ocpp.reset import routes16 as reset_routes16
 from ukscp.ocpp.routes import Route, join
+from ukscp.ocpp.session import BootInfo
 from ukscp.ocpp.settings import configuration16 as cfg
 from ukscp.ocpp.settings.configuration16 import Configuration, ExternalKey
 from ukscp.ocpp.settings.random_delay import remote_setter
@@ -69,23 +57,16 @@ from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.trigger.core import (
     Triggerable,
     TriggerTarget,
-    send_live,
 )
 from ukscp.ocpp.trigger.routes import routes16 as trigger_routes16
-from ukscp.ocpp.v16._lib import Router, request, result
+from ukscp.ocpp.v16._lib import request, result
+from ukscp.ocpp.v16.edge import INTERVAL_KEYS, Edge16
 from ukscp.ocpp.v16.sender import QueueSender16
-from ukscp.ocpp.v16.status import NO_ERROR, connector_status
 from ukscp.security.seclog import SecurityLog
 
 _log = logging.getLogger(__name__)
 
 
-# Which configuration key sets each interval the shared loops keep.
-_INTERVAL_KEYS: dict[Interval, str] = {
-    "heartbeat": cfg.HEARTBEAT_INTERVAL,
-    "sampled": cfg.METER_VALUE_SAMPLE_INTERVAL,
-    "aligned": cfg.CLOCK_ALIGNED_DATA_INTERVAL,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +143,20 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
             wake_sender=self._sender.wake,
             config=self._config,
             transactions=self._tx,
-            send_live=partial(send_live, self._link),
+            send_live=lambda message: self._session.send_live(message),
         )
         if smart_charging is not None:
             smart_charging.attach(self._tx)
+        self._edge = Edge16(
+            identity=transport.config.identity,
+            boot=self._options.boot,
+            response_timeout_s=self._options.response_timeout_s,
+            config=self._config,
+            port=port,
+            clock=clock,
+            availability=self._availability,
+            transactions=self._tx,
+        )
         self._resets = Resets(
             seclog=seclog,
             end_transaction=self._tx.end_for_reset,
@@ -198,56 +189,6 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
 
     # ================================================================== one connection
 
-    def _message(self, action: str, **fields: Any) -> Any:
-        return request(action, **fields)
-
-    def _charge_point(self, connection: ClientConnection) -> ChargePointLike:
-        return Router(
-            self._transport.config.identity,
-            connection,
-            self._routes,
-            self._options.response_timeout_s,
-        )
-
-    def _boot_message(self) -> Any:
-        boot = self._options.boot
-        return request(
-            "BootNotification",
-            charge_point_vendor=boot.vendor,
-            charge_point_model=boot.model,
-            charge_point_serial_number=boot.serial_number,
-            firmware_version=boot.firmware_version,
-        )
-
-    def _boot_accepted(self, interval: int) -> None:
-        if interval > 0:
-            self._config.set_value(cfg.HEARTBEAT_INTERVAL, str(interval))
-
-    def _int_setting(self, which: Interval) -> int:
-        return self._config.int_value(_INTERVAL_KEYS[which])
-
-    def _statuses(self) -> dict[int, tuple[str, str]]:
-        """``(status, error code)`` now of the charge point (0) and of connector 1."""
-        operative = self._availability.operative
-        return {
-            0: ("Available" if operative else "Unavailable", NO_ERROR),
-            CONNECTOR_ID: connector_status(
-                self._port.snapshot(),
-                self._tx.transaction is not None,
-                self._tx.finished,
-                operative,
-            ),
-        }
-
-    def _status_message(self, connector_id: int, status: tuple[str, str]) -> Any:
-        return request(
-            "StatusNotification",
-            connector_id=connector_id,
-            error_code=status[1],
-            status=status[0],
-            timestamp=ocpp_time(self._clock.now()),
-        )
-
     # ================================================================== meter values
 
     # ================================================================== transactions
@@ -255,10 +196,10 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
     # ================================================================== the CSMS's requests
 
     def _trigger_routes(self) -> list[Route]:
-        send = self._send_live
+        send = self._session.send_live
         common = {
             "BootNotification": Triggerable(self._trigger_boot),
-            "Heartbeat": Triggerable(self._trigger_heartbeat),
+            "Heartbeat": Triggerable(self._session.trigger_heartbeat),
             "MeterValues": Triggerable(self._meter.trigger),
             "StatusNotification": Triggerable(self._trigger_status),
         }
@@ -276,19 +217,16 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
         }
         return trigger_routes16(self._triggers, core, extended, result)
 
-    async def _trigger_boot(self, _: TriggerTarget) -> None:
-        if not self._link.online:
-            self._boot_alarm.wake()  # Pending or Rejected: the boot loop sends it now
-            return
-        answer = await self._send_live(self._boot_message())
-        if answer is not None and str(answer.status) == "Accepted" and int(answer.interval) > 0:
-            self._config.set_value(cfg.HEARTBEAT_INTERVAL, str(int(answer.interval)))
+    async def _trigger_boot(self, target: TriggerTarget) -> None:
+        answer = await self._session.trigger_boot(target)
+        if answer is not None and str(answer.status) == "Accepted":
+            self._edge.boot_accepted(int(answer.interval))
 
     async def _trigger_status(self, target: TriggerTarget) -> None:
         """The status now, sent even if unchanged; no connector named: both (section 5.17)."""
-        for connector_id, status in self._statuses().items():
+        for connector_id, status in self._edge.statuses().items():
             if target.evse_id in (None, connector_id):
-                await self._send_live(self._status_message(connector_id, status))
+                await self._session.send_live(self._edge.status_message(connector_id, status))
 
     # ================================================================== configuration hooks
 
@@ -312,7 +250,7 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
         ]
 
     def _config_changed(self, name: str) -> None:
-        self._wake_for(next((k for k, v in _INTERVAL_KEYS.items() if v == name), None))
+        self._wake_for(next((k for k, v in INTERVAL_KEYS.items() if v == name), None))
 
 
 __all__ = ["CONNECTOR_ID", "LOCAL_ID_TAG", "BootInfo", "ClientOptions", "OcppClient16"]

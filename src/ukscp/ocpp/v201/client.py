@@ -28,37 +28,25 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import partial
-from typing import Any
-
-from websockets.asyncio.client import ClientConnection
 
 from ukscp.clock import Clock
 from ukscp.events import EventBus
 from ukscp.firmware.install import FirmwareInstaller
 from ukscp.ocpp.availability.core import REJECTED
 from ukscp.ocpp.availability.routes import routes201 as availability_routes
-from ukscp.ocpp.client_base import (
-    BootInfo,
-    ChargePointLike,
-    CommonOptions,
-    Interval,
-    OcppClientBase,
-)
+from ukscp.ocpp.client_base import CommonOptions, OcppClientBase
 from ukscp.ocpp.firmware.routes import UPDATE_201, status_trigger
 from ukscp.ocpp.firmware.routes import routes as firmware_routes
 from ukscp.ocpp.firmware.updates import STATUS_201
 from ukscp.ocpp.logs.routes import status_trigger as log_status_trigger
-from ukscp.ocpp.meter_values.readings import (
-    ocpp_time,
-)
 from ukscp.ocpp.meter_values.v201 import MeterValues201
-from ukscp.ocpp.port import CONNECTOR_ID, EVSE_ID, ChargerPort, KeyValueStore
+from ukscp.ocpp.port import ChargerPort, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue
 from ukscp.ocpp.reset import IMMEDIATE_201, Resets
 from ukscp.ocpp.reset import routes201 as reset_routes201
 from ukscp.ocpp.routes import Route, join
 from ukscp.ocpp.sender import QueueSender
+from ukscp.ocpp.session import BootInfo
 from ukscp.ocpp.settings import device_model201 as dm
 from ukscp.ocpp.settings.device_model201 import DeviceModel, ExternalVariable, Name
 from ukscp.ocpp.settings.random_delay import remote_setter
@@ -73,24 +61,16 @@ from ukscp.ocpp.transactions.record201 import (
 from ukscp.ocpp.transactions.v201 import OWNER_IDENTIFIER, Transactions201
 from ukscp.ocpp.transactions.v201 import routes as transaction_routes
 from ukscp.ocpp.transport import CsmsTransport
-from ukscp.ocpp.trigger.core import Triggerable, TriggerTarget, send_live
+from ukscp.ocpp.trigger.core import Triggerable, TriggerTarget
 from ukscp.ocpp.trigger.routes import routes201 as trigger_routes201
-from ukscp.ocpp.v201._lib import Router, request, result
-from ukscp.ocpp.v201.status import connector_status
+from ukscp.ocpp.v201._lib import request, result
+from ukscp.ocpp.v201.edge import INTERVAL_VARIABLES, Edge201
 from ukscp.security.seclog import SecurityLog
 
 _log = logging.getLogger(__name__)
 
-BOOT_REASON_KEY = "ocpp.v201.boot_reason"
-"""Settings-store key: why the next start happens, when this run caused it."""
 
 
-# Which device-model variable sets each interval the shared loops keep.
-_INTERVAL_VARIABLES: dict[Interval, Name] = {
-    "heartbeat": dm.HEARTBEAT_INTERVAL,
-    "sampled": dm.TX_UPDATED_INTERVAL,
-    "aligned": dm.ALIGNED_INTERVAL,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +150,20 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
             wake_sender=self._sender.wake,
             model=self._model,
             transactions=self._tx,
-            send_live=partial(send_live, self._link),
+            send_live=lambda message: self._session.send_live(message),
         )
         if smart_charging is not None:
             smart_charging.attach(self._tx)
+        self._edge = Edge201(
+            identity=transport.config.identity,
+            boot=self._options.boot,
+            response_timeout_s=self._options.response_timeout_s,
+            model=self._model,
+            store=store,
+            port=port,
+            clock=clock,
+            availability=self._availability,
+        )
         self._resets = Resets(
             seclog=seclog,
             end_transaction=self._tx.end_for_reset,
@@ -209,59 +199,6 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
 
     # ================================================================== one connection
 
-    def _message(self, action: str, **fields: Any) -> Any:
-        return request(action, **fields)
-
-    def _charge_point(self, connection: ClientConnection) -> ChargePointLike:
-        return Router(
-            self._transport.config.identity,
-            connection,
-            self._routes,
-            self._options.response_timeout_s,
-        )
-
-    def _boot_message(self) -> Any:
-        """BootNotification (B01), with why this start happened."""
-        boot = self._options.boot
-        station: dict[str, Any] = {
-            "model": boot.model,
-            "vendor_name": boot.vendor,
-            "firmware_version": boot.firmware_version,
-        }
-        if boot.serial_number is not None:
-            station["serial_number"] = boot.serial_number
-        # Why this start happened, as the last run left it (B01: RemoteReset after the
-        # CSMS's Reset, FirmwareUpdate after an install); anything else is a power-up.
-        # Pending (B02) or Rejected (B03), it is sent again after the interval; a
-        # triggered BootNotification cuts the wait short (F06).
-        reason = self._store.get(BOOT_REASON_KEY) or "PowerUp"
-        return request("BootNotification", charging_station=station, reason=reason)
-
-    def _boot_accepted(self, interval: int) -> None:
-        self._store.set(BOOT_REASON_KEY, None)
-        if interval > 0:
-            self._model.set_value(dm.HEARTBEAT_INTERVAL, str(interval))
-
-    def _note_boot_reason(self, reason: str) -> None:
-        """The next BootNotification's reason (BootReasonEnumType)."""
-        self._store.set(BOOT_REASON_KEY, reason)
-
-    def _int_setting(self, which: Interval) -> int:
-        return self._model.int_value(_INTERVAL_VARIABLES[which])
-
-    def _statuses(self) -> dict[int, str]:
-        """Connector 1's status now (G01): the station has no status of its own in 2.0.1."""
-        return {CONNECTOR_ID: connector_status(self._port.snapshot(), self._availability.operative)}
-
-    def _status_message(self, connector_id: int, status: str) -> Any:
-        return request(
-            "StatusNotification",
-            timestamp=ocpp_time(self._clock.now()),
-            connector_status=status,
-            evse_id=EVSE_ID,
-            connector_id=connector_id,
-        )
-
     # ================================================================== meter values
 
     # ================================================================== transactions
@@ -269,13 +206,13 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
     # ================================================================== the CSMS's requests
 
     def _trigger_routes(self) -> list[Route]:
-        send = self._send_live
+        send = self._session.send_live
         table = {
             # F06.FR.17: once Accepted, a BootNotification is not triggered again.
             "BootNotification": Triggerable(
-                self._trigger_boot, lambda _: REJECTED if self._link.online else None
+                self._session.trigger_boot, lambda _: REJECTED if self._link.online else None
             ),
-            "Heartbeat": Triggerable(self._trigger_heartbeat),
+            "Heartbeat": Triggerable(self._session.trigger_heartbeat),
             "StatusNotification": Triggerable(self._trigger_status),
             "MeterValues": Triggerable(self._meter.trigger),
             "TransactionEvent": Triggerable(
@@ -289,13 +226,11 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
         }
         return trigger_routes201(self._triggers, table, result)
 
-    async def _trigger_boot(self, _: TriggerTarget) -> None:
-        self._boot_alarm.wake()  # the boot loop, Pending or Rejected, sends it now
 
     async def _trigger_status(self, _: TriggerTarget) -> None:
         """Connector 1's status now, even if unchanged."""
-        status = connector_status(self._port.snapshot(), self._availability.operative)
-        await self._send_live(self._status_message(CONNECTOR_ID, status))
+        for connector_id, status in self._edge.statuses().items():
+            await self._session.send_live(self._edge.status_message(connector_id, status))
 
     # -- Firmware (L01) --------------------------------------------------------------------
 
@@ -341,7 +276,7 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
         ]
 
     def _variable_changed(self, name: Name) -> None:
-        self._wake_for(next((k for k, v in _INTERVAL_VARIABLES.items() if v == name), None))
+        self._wake_for(next((k for k, v in INTERVAL_VARIABLES.items() if v == name), None))
 
 
 __all__ = [
