@@ -1,16 +1,17 @@
-"""What the OCPP 1.6J and 2.0.1 clients share: their wiring, lifecycle and plumbing.
+"""What the OCPP 1.6J and 2.0.1 clients share: the blocks both assemble, and their lifecycle.
 
-A version's client (:class:`~ukscp.ocpp.v16.client.OcppClient16`,
-:class:`~ukscp.ocpp.v201.client.OcppClient201`) subclasses
-:class:`OcppClientBase` and supplies what differs by version: its settings
-table (configuration keys or device model) and queue sender, the
-BootNotification and StatusNotification messages, the transaction model and
-the shape of each request and answer. Everything here is the same on the
-wire's both sides of 2.0: one connection at a time through a
-:class:`~ukscp.ocpp.link.CsmsLink`, the persistent queue, registration and
-heartbeats, meter sampling on the clock, security events, GetLog uploads,
-firmware updates, ChangeAvailability, resets and restarts, and the background
-work that must not be lost in a forgotten task.
+A client is the sum of functional blocks (transactions, meter values,
+availability, reset, trigger, logs, settings, firmware, smart charging,
+security), each a core plus a route table per version, and of a
+:class:`~ukscp.ocpp.session.Session` that owns only the link, boot, heartbeat,
+status reports and the queue's delivery. :class:`OcppClientBase` builds the
+blocks that are the same in both versions (availability, the link's keys and
+security events, log uploads, firmware updates, sampling, background work),
+joins the routes both answer alike, and runs, stops and forgets it all. A
+version's client (:class:`~ukscp.ocpp.v16.client.OcppClient16`,
+:class:`~ukscp.ocpp.v201.client.OcppClient201`) builds the rest (its settings,
+transactions, meter values, sender, session edge, resets) and joins its route
+tables; it overrides nothing.
 """
 
 from __future__ import annotations
@@ -148,10 +149,11 @@ SmartT = TypeVar("SmartT", bound=SmartChargingPart)
 class OcppClientBase(Generic[TxT, SmartT]):
     """The version-neutral part of an OCPP client; see the module docstring.
 
-    A subclass's constructor calls ``super().__init__``, then builds its
-    settings table and sets ``_sender``, and last calls :meth:`_follow` (after
-    attaching its smart-charging handler), which ends a transaction left open
-    by the last run and starts following the charger's events.
+    A version's constructor calls ``super().__init__``, then sets ``_tx``,
+    ``_sender``, ``_meter`` and ``_edge``, calls :meth:`_follow` (which builds the
+    session, ends a transaction left open by the last run and starts following
+    the charger's events), and last sets ``_routes``, the join of its blocks'
+    route tables and :meth:`_shared_routes`.
     """
 
     _TASK_PREFIX: ClassVar[str]

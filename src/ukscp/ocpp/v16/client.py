@@ -15,8 +15,11 @@ One long-lived :class:`OcppClient16` per charger. It
   TriggerMessage and ExtendedTriggerMessage) through the narrow
   :class:`~ukscp.ocpp.port.ChargerPort`.
 
-Each connection gets a fresh :class:`~ukscp.ocpp.v16._lib.Router` built with
-the version's route tables; everything that outlives a connection lives here.
+It assembles the blocks that do this (:mod:`ukscp.ocpp.transactions.v16`,
+:mod:`ukscp.ocpp.meter_values.v16`, :mod:`ukscp.ocpp.settings.configuration16`,
+...) and joins their route tables; each connection gets a fresh
+:class:`~ukscp.ocpp.v16._lib.Router` answering from them
+(:class:`~ukscp.ocpp.session.Session`, with :class:`~ukscp.ocpp.v16.edge.Edge16`).
 """
 
 from __future__ import annotations

@@ -20,8 +20,11 @@ One long-lived :class:`OcppClient201` per charger, the 2.0.1 sibling of
   F06, ClearCache C11, DataTransfer P01) through the narrow
   :class:`~ukscp.ocpp.port.ChargerPort`.
 
-Each connection gets a fresh :class:`~ukscp.ocpp.v201._lib.Router` built with
-the version's route tables; everything that outlives a connection lives here.
+It assembles the blocks that do this (:mod:`ukscp.ocpp.transactions.v201`,
+:mod:`ukscp.ocpp.meter_values.v201`, :mod:`ukscp.ocpp.settings.device_model201`,
+...) and joins their route tables; each connection gets a fresh
+:class:`~ukscp.ocpp.v201._lib.Router` answering from them
+(:class:`~ukscp.ocpp.session.Session`, with :class:`~ukscp.ocpp.v201.edge.Edge201`).
 """
 
 from __future__ import annotations
