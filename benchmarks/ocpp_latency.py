@@ -56,6 +56,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -88,6 +89,23 @@ STEPS = (
 # ----------------------------------------------------------------------------- charger side
 
 
+def ukscp_path(stack: traceback.StackSummary) -> list[str]:
+    """ukscp's own functions on ``stack``, outermost first, as ``module.py:function``.
+
+    The hops a profile takes from the router's receive to the board: the
+    ``ocpp`` library's and asyncio's frames, and this script's wrappers, are
+    left out, so two versions of ukscp are counted alike.
+    """
+    path = []
+    for frame in stack:
+        parts = Path(frame.filename).parts
+        if "ukscp" in parts and "benchmarks" not in parts:
+            inside = parts[len(parts) - parts[::-1].index("ukscp") :]
+            path.append(f"{'/'.join(inside)}:{frame.name}")
+    start = next((i for i, hop in enumerate(path) if hop.endswith(":route_message")), 0)
+    return path[start:]
+
+
 def charger_process(argv: list[str]) -> None:
     """``ukscp run`` with timestamps on the profile's path; dumped to a file at exit."""
     from ukscp.evse.controller import EvseController
@@ -102,6 +120,8 @@ def charger_process(argv: list[str]) -> None:
 
     trace: dict[str, list[Any]] = {stage: [] for stage in STAGES}
     trace["pwm"] = []
+    trace["path"] = []  # ukscp's functions on the stack when a profile writes the PWM
+    handling_profile = [False]
     route_message = GuardedRouter.route_message
     set_charging_profile = SmartCharging16.set_charging_profile
     arbiter_set = Arbiter.set
@@ -109,9 +129,14 @@ def charger_process(argv: list[str]) -> None:
     set_current_a = SimBoard.set_current_a
 
     async def traced_route_message(self: Any, raw: str) -> None:
-        if '"SetChargingProfile"' in raw:
+        profile = '"SetChargingProfile"' in raw
+        if profile:
             trace["received"].append(time.monotonic_ns())
-        await route_message(self, raw)
+        handling_profile[0] = profile
+        try:
+            await route_message(self, raw)
+        finally:
+            handling_profile[0] = False
 
     def traced_set_charging_profile(self: Any, connector_id: int, profile: Any) -> str:
         trace["handler"].append(time.monotonic_ns())
@@ -129,6 +154,8 @@ def charger_process(argv: list[str]) -> None:
     def traced_set_current_a(self: Any, amps: float) -> None:
         set_current_a(self, amps)
         trace["pwm"].append((time.monotonic_ns(), amps))
+        if handling_profile[0] and not trace["path"]:
+            trace["path"] = ukscp_path(traceback.extract_stack()[:-1])
 
     GuardedRouter.route_message = traced_route_message  # type: ignore[method-assign]
     SmartCharging16.set_charging_profile = traced_set_charging_profile  # type: ignore[method-assign]
@@ -166,6 +193,7 @@ class Run:
     round_trip_us: list[float]  # CSMS: SetChargingProfile sent -> answer
     drain_per_s: float  # MeterValues of the backlog, per second
     get_configuration_per_s: float  # CSMS round trips per second
+    path: list[str]  # ukscp's functions from the router's receive to the PWM
 
 
 def meter_values_payload(n: int) -> dict[str, Any]:
@@ -314,7 +342,7 @@ async def one_run(args: argparse.Namespace, work: Path) -> Run:
 
     trace = json.loads(trace_file.read_text())
     return Run(*profile_timings(trace, targets), round_trips[WARM_UP:], drain_per_s,
-               get_configuration_per_s)
+               get_configuration_per_s, trace["path"])
 
 
 def profile_timings(
@@ -371,6 +399,11 @@ HEADER = (
     "| run | p50 received -> PWM (µs) | p99 (µs) | p50 CSMS round trip (µs) "
     "| backlog drain (msgs/s) | GetConfiguration (round trips/s) |\n|---|---|---|---|---|---|"
 )
+
+
+def path_files(path: list[str]) -> list[str]:
+    """The files of a path's functions, each once, in order."""
+    return list(dict.fromkeys(hop.split(":")[0] for hop in path))
 
 
 def report(args: argparse.Namespace, runs: list[Run]) -> str:
@@ -436,6 +469,14 @@ Where the time goes (all profiles pooled; a step's p50s need not add up to the t
 |---|---|---|
 {step_rows}
 
+The path itself, from the router's receive to the board (ukscp's own functions on the
+stack when the PWM is written, outermost first; the `ocpp` library's and asyncio's
+frames left out): **{len(runs[0].path)} functions in {len(path_files(runs[0].path))} files**.
+
+```
+{chr(10).join(runs[0].path)}
+```
+
 No step waits on a timer or a polling loop: the profile reaches the PWM inside the one
 receive callback, before the answer is sent. The largest step is before ukscp's handler:
 the `ocpp` library validates each request and each answer against its JSON schema in a
@@ -468,7 +509,8 @@ async def run_all(args: argparse.Namespace) -> list[Run]:
         print(
             f"run {n + 1}: p50 {percentile(run.latency_us, 50):.0f} µs, "
             f"p99 {percentile(run.latency_us, 99):.0f} µs, drain {run.drain_per_s:.0f}/s, "
-            f"GetConfiguration {run.get_configuration_per_s:.0f}/s",
+            f"GetConfiguration {run.get_configuration_per_s:.0f}/s, "
+            f"path {len(run.path)} functions in {len(path_files(run.path))} files",
             flush=True,
         )
         runs.append(run)

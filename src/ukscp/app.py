@@ -41,10 +41,10 @@ from ukscp.history import EventHistory
 from ukscp.limits import Arbiter, Limit, LimitSource
 from ukscp.limits.arbiter import LimitChange
 from ukscp.metering import METERING_FILE, MeteringStore, MeterSampler
-from ukscp.ocpp.app_port import AppChargerPort
 from ukscp.ocpp.queue import QUEUE_FILE, MessageQueue
 from ukscp.ocpp.service import OcppClient, OcppService
 from ukscp.ocpp.transport import CsmsTransport, TransportConfig, TransportError
+from ukscp.ocpp_adapter import AppChargerPort
 from ukscp.personal_data import PersonalData
 from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import (

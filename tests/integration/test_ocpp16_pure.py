@@ -21,10 +21,10 @@ from ukscp.ocpp.meter_values.readings import (
     ocpp_time,
     parse_measurands,
 )
+from ukscp.ocpp.meter_values.values16 import meter_value
 from ukscp.ocpp.port import ChargerSnapshot
 from ukscp.ocpp.settings.configuration16 import Configuration, ExternalKey
 from ukscp.ocpp.v16._lib import payload_error
-from ukscp.ocpp.meter_values.values16 import meter_value
 from ukscp.ocpp.v16.status import connector_status
 from ukscp.settings_store import SettingsStore
 

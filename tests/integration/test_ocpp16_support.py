@@ -602,7 +602,7 @@ def run_real_charger(
     from ukscp.app import build_app
     from ukscp.config import Settings
     from ukscp.hardware.sim import SimMeter
-    from ukscp.ocpp.app_port import AppChargerPort
+    from ukscp.ocpp_adapter import AppChargerPort
 
     app = build_app(Settings(data_dir=data), clock, **({} if draw is None else {"draw": draw}))
     resets: list[bool] = []

@@ -37,8 +37,8 @@ from tests.integration.test_ocpp201_support import (
 )
 from ukscp.clock import VirtualClock
 from ukscp.limits import LimitSource
-from ukscp.ocpp.app_port import AVAILABILITY_SLOT
 from ukscp.ocpp.transport import TransportConfig
+from ukscp.ocpp_adapter import AVAILABILITY_SLOT
 from ukscp.regulation.random_delay import Cause, Direction, Policy, policy_decision
 
 

@@ -1,7 +1,7 @@
 """What an OCPP client (1.6J or 2.0.1) needs from the charger: one narrow, typed interface.
 
 The composition root implements :class:`ChargerPort` (see
-:class:`~ukscp.ocpp.app_port.AppChargerPort` for the real object graph);
+:class:`~ukscp.ocpp_adapter.AppChargerPort` for the real object graph);
 tests may pass a small fake. No OCPP type crosses it: the charger sees plain
 numbers, an id tag, a :class:`~ukscp.limits.limit.Limit`.
 """

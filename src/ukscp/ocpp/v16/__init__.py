@@ -5,7 +5,7 @@ first session, and stored charging profiles cap the first offer)::
 
     transport = CsmsTransport(TransportConfig.from_settings(settings.ocpp), clock, seclog)
     port = AppChargerPort(controller=..., meter=..., gate=..., arbiter=...,
-                          default_mode=..., bus=bus, reset=on_reset)
+                          default_mode=..., bus=bus, reset=on_reset)  # ukscp.ocpp_adapter
     smart = SmartCharging16(port=port, clock=clock, store=store, voltage_v=..., phases=...,
                             max_current_a=...)
     client = OcppClient16(transport=transport, port=port, bus=bus, clock=clock,
@@ -16,14 +16,12 @@ first session, and stored charging profiles cap the first offer)::
     client.stop(); await task; client.close()
 """
 
-from ukscp.ocpp.app_port import AppChargerPort
 from ukscp.ocpp.port import ChargerPort, ChargerSnapshot, KeyValueStore
 from ukscp.ocpp.smart_charging.v16 import SmartCharging16
 from ukscp.ocpp.v16.client import LOCAL_ID_TAG, BootInfo, ClientOptions, OcppClient16
 
 __all__ = [
     "LOCAL_ID_TAG",
-    "AppChargerPort",
     "BootInfo",
     "ChargerPort",
     "ChargerSnapshot",

@@ -1,6 +1,9 @@
-"""The :class:`~ukscp.ocpp.port.ChargerPort` of the real charger's object graph.
+"""The application's side of the OCPP port: :class:`~ukscp.ocpp.port.ChargerPort` over
+the real charger's object graph.
 
-The composition root builds one from the parts it already has. How the CSMS's
+The OCPP package sees the charger only through that narrow port and imports
+nothing of the application; this adapter, on the application side, is what
+the composition root builds from the parts it already has. How the CSMS's
 requests land on the charger:
 
 * RemoteStartTransaction (2.0.1: RequestStartTransaction) is the owner's own
