@@ -479,9 +479,9 @@ frames left out): **{len(runs[0].path)} functions in {len(path_files(runs[0].pat
 
 No step waits on a timer or a polling loop: the profile reaches the PWM inside the one
 receive callback, before the answer is sent. The largest step is before ukscp's handler:
-the `ocpp` library validates each request and each answer against its JSON schema in a
-thread pool (`ocpp.messages.ASYNC_VALIDATION`, a thread hop each time), and ukscp checks
-the request against the schema once more (`payload_error`, for OCPP 1.6's error codes).
+ukscp checks the request against its JSON schema (`payload_error`, for OCPP 1.6's error
+codes) and routes it; the `ocpp` library then checks the answer against its schema in a
+thread pool (`ocpp.messages.ASYNC_VALIDATION`, a thread hop), after the PWM is written.
 
 ## Messages per second
 

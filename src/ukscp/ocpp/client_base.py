@@ -57,8 +57,6 @@ from ukscp.security.seclog import SecurityLog
 _log = logging.getLogger(__name__)
 
 
-_ACCEPTED = "Accepted"
-_REJECTED = "Rejected"
 
 
 @dataclass(frozen=True, slots=True)
