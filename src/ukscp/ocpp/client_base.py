@@ -347,9 +347,16 @@ class OcppClientBase(Generic[TxT, SmartT]):
             availability=self._availability,
             wake_sender=lambda: self._sender.wake(),
             status_changed=lambda: self._session.status_changed(),
+            transaction_changed=self._transaction_changed,
             online=lambda: self._link.online,
             call=self._link.call,
         )
+
+    def _transaction_changed(self) -> None:
+        self._sender.wake()
+        self._session.status_changed()
+        if self._smart is not None:
+            self._smart.transaction_changed()
 
     def _evse_changed(self, *, rate: bool) -> None:
         self._session.status_changed()

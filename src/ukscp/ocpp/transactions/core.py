@@ -9,6 +9,7 @@ out of service, so that its transaction begins when the charger is put back.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -17,6 +18,9 @@ from ukscp.clock import Clock
 from ukscp.ocpp.availability.core import Availability
 from ukscp.ocpp.port import ChargerPort
 from ukscp.ocpp.queue import MessageQueue
+from ukscp.ocpp.transactions.stored import StoredTransaction
+
+_log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -34,10 +38,26 @@ class TransactionsContext:
     """Something was queued: deliver it when connected."""
     status_changed: Callable[[], None]
     """The connector's status may have changed: report it."""
+    transaction_changed: Callable[[], None]
+    """A transaction began or ended: deliver its message, report the status, and let
+    charging profiles follow (a TxProfile binds to it or falls away)."""
     online: Callable[[], bool]
     """Connected and registered now."""
     call: Callable[[Any], Awaitable[Any]]
     """Send a request to the CSMS now and return its answer (CsmsRefused, TimeoutError)."""
+
+
+def stale_end_reason(state: StoredTransaction[Any]) -> str | None:
+    """At start: why the transaction the last run left open ends (None: none was open).
+
+    A clean stop said why (``Reboot``); anything else was a power loss.
+    """
+    stale = state.current
+    if stale is None:
+        return None
+    reason = stale.end_reason or "PowerLoss"
+    _log.info("ending the transaction left open by the last run (%s)", reason)
+    return reason
 
 
 class PendingRemoteStart(Generic[T]):

@@ -26,7 +26,12 @@ from ukscp.ocpp.routes import Call, Result, Route
 from ukscp.ocpp.settings import configuration16 as cfg
 from ukscp.ocpp.settings.configuration16 import Configuration
 from ukscp.ocpp.smart_charging.v16 import SmartCharging16
-from ukscp.ocpp.transactions.core import PendingRemoteStart, ServiceHold, TransactionsContext
+from ukscp.ocpp.transactions.core import (
+    PendingRemoteStart,
+    ServiceHold,
+    TransactionsContext,
+    stale_end_reason,
+)
 from ukscp.ocpp.transactions.record16 import (
     OpenTransaction,
     TransactionState,
@@ -129,11 +134,9 @@ class Transactions16:
 
     def end_stale(self) -> None:
         """At start: end the transaction the last run left open (sessions restart)."""
-        stale = self._state.current
-        if stale is None:
+        reason = stale_end_reason(self._state)
+        if reason is None:
             return
-        reason = stale.end_reason or "PowerLoss"
-        _log.info("ending the transaction left open by the last run (%s)", reason)
         snapshot = self._context.port.snapshot()
         self._end(reason, self._context.clock.now(), snapshot.energy_import_wh)
         self._finished = False
@@ -211,7 +214,7 @@ class Transactions16:
             self._authorize_first.add(transaction.ref)
         payload = start_payload(CONNECTOR_ID, id_tag, meter_wh, ocpp_time(at))
         self._context.queue.put("StartTransaction", payload, tx_ref=transaction.ref)
-        self._changed()
+        self._context.transaction_changed()
 
     def _end(self, reason: str, at: datetime, meter_wh: float) -> None:
         transaction = self._state.end()
@@ -221,14 +224,9 @@ class Transactions16:
         self._context.queue.put("StopTransaction", payload, tx_ref=transaction.ref)
         self._authorize_first.discard(transaction.ref)
         self._finished = self._context.port.snapshot().ev_connected
-        self._changed()
+        self._context.transaction_changed()
         self._context.availability.transaction_ended()  # a Scheduled Inoperative applies now
 
-    def _changed(self) -> None:
-        self._context.wake_sender()
-        self._context.status_changed()
-        if self._smart is not None:
-            self._smart.transaction_changed()
 
 
 def routes(transactions: Transactions16, result: Result) -> list[Route]:

@@ -35,7 +35,12 @@ from ukscp.ocpp.routes import Call, Result, Route
 from ukscp.ocpp.settings import device_model201 as dm
 from ukscp.ocpp.settings.device_model201 import DeviceModel
 from ukscp.ocpp.smart_charging.v201 import SmartCharging201
-from ukscp.ocpp.transactions.core import PendingRemoteStart, ServiceHold, TransactionsContext
+from ukscp.ocpp.transactions.core import (
+    PendingRemoteStart,
+    ServiceHold,
+    TransactionsContext,
+    stale_end_reason,
+)
 from ukscp.ocpp.transactions.record201 import (
     IdToken,
     OpenTransaction,
@@ -139,11 +144,9 @@ class Transactions201:
 
     def end_stale(self) -> None:
         """At start: end the transaction the last run left open (sessions restart)."""
-        stale = self._state.current
-        if stale is None:
+        reason = stale_end_reason(self._state)
+        if reason is None:
             return
-        reason = stale.end_reason or "PowerLoss"
-        _log.info("ending the transaction left open by the last run (%s)", reason)
         self._end("AbnormalCondition", reason, self._context.clock.now())
 
     def end_for_reset(self, kind: str) -> None:
@@ -291,7 +294,7 @@ class Transactions201:
             with_id_token=True,
         )
         context.queue.put(TRANSACTION_EVENT, payload, tx_ref=transaction.transaction_id)
-        self._changed()
+        self._context.transaction_changed()
 
     def _end(self, trigger: str, reason: str, at: datetime) -> None:
         context = self._context
@@ -314,15 +317,10 @@ class Transactions201:
         )
         context.queue.put(TRANSACTION_EVENT, payload, tx_ref=transaction.transaction_id)
         self._authorize_first.discard(transaction.transaction_id)
-        self._changed()
+        self._context.transaction_changed()
         context.availability.transaction_ended()  # a Scheduled Inoperative applies now
         self._ended()
 
-    def _changed(self) -> None:
-        self._context.wake_sender()
-        self._context.status_changed()
-        if self._smart is not None:
-            self._smart.transaction_changed()
 
 
 def routes(transactions: Transactions201, result: Result) -> list[Route]:
