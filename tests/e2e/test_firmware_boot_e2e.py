@@ -37,7 +37,7 @@ from tests.firmware_support import (
 )
 from tests.integration.test_ocpp16_support import CsmsServer, running_csms
 from ukscp.firmware.slots import FirmwareSlots
-from ukscp.ocpp.meter_values.readings import ocpp_time
+from ukscp.ocpp.blocks.meter_values.readings import ocpp_time
 
 pytestmark = pytest.mark.e2e
 

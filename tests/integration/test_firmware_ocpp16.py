@@ -46,7 +46,7 @@ from ukscp.clock import VirtualClock
 from ukscp.events import EventBus
 from ukscp.firmware.install import FirmwareInstaller
 from ukscp.firmware.slots import FirmwareSlots
-from ukscp.ocpp.meter_values.readings import ocpp_time
+from ukscp.ocpp.blocks.meter_values.readings import ocpp_time
 from ukscp.ocpp.queue import QUEUE_FILE, MessageQueue
 from ukscp.ocpp.transport import Backoff, CsmsTransport
 from ukscp.ocpp.v16 import OcppClient16

@@ -24,7 +24,7 @@ from tests.integration.test_ocpp201_support import running_csms201
 from ukscp.app import App, build_app
 from ukscp.clock import VirtualClock
 from ukscp.config import OcppSettings, Settings, UpdateSettings
-from ukscp.ocpp.meter_values.readings import ocpp_time
+from ukscp.ocpp.blocks.meter_values.readings import ocpp_time
 from ukscp.ocpp.v201.edge import BOOT_REASON_KEY
 
 ROOT = make_root()

@@ -23,7 +23,7 @@ from tests.integration.test_ocpp16_support import (
     write_key,
 )
 from ukscp.clock import VirtualClock
-from ukscp.ocpp.settings.configuration16 import METER_VALUE_SAMPLE_INTERVAL
+from ukscp.ocpp.blocks.settings.configuration16 import METER_VALUE_SAMPLE_INTERVAL
 
 
 @pytest.fixture

@@ -14,16 +14,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ukscp.clock import LONDON
-from ukscp.ocpp.meter_values.readings import (
+from ukscp.ocpp.blocks.meter_values.readings import (
     SUPPORTED_MEASURANDS,
     decimal_text,
     next_aligned,
     ocpp_time,
     parse_measurands,
 )
-from ukscp.ocpp.meter_values.values16 import meter_value
+from ukscp.ocpp.blocks.meter_values.values16 import meter_value
+from ukscp.ocpp.blocks.settings.configuration16 import Configuration, ExternalKey
 from ukscp.ocpp.port import ChargerSnapshot
-from ukscp.ocpp.settings.configuration16 import Configuration, ExternalKey
 from ukscp.ocpp.v16._lib import payload_error
 from ukscp.ocpp.v16.status import connector_status
 from ukscp.settings_store import SettingsStore

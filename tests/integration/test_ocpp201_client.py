@@ -21,7 +21,7 @@ from tests.integration.test_ocpp201_support import (
     transport_config201,
 )
 from ukscp.clock import VirtualClock
-from ukscp.ocpp.settings.device_model201 import (
+from ukscp.ocpp.blocks.settings.device_model201 import (
     ALIGNED_INTERVAL,
     HEARTBEAT_INTERVAL,
     TX_UPDATED_INTERVAL,

@@ -219,7 +219,7 @@ def start_real_charger201(
             options=TEST_OPTIONS,
         )
         if sample_interval_s is not None:
-            from ukscp.ocpp.settings.device_model201 import TX_UPDATED_INTERVAL
+            from ukscp.ocpp.blocks.settings.device_model201 import TX_UPDATED_INTERVAL
 
             client.device_model.set_value(TX_UPDATED_INTERVAL, str(sample_interval_s))
         return client

@@ -77,7 +77,7 @@ def statuses(csms: CsmsServer) -> list[str]:
 async def test_a_million_retries_without_a_pause_become_six_attempts_30_s_apart(
     charger: Charger, csms: CsmsServer, clock: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="ukscp.ocpp.logs.upload")
+    caplog.set_level(logging.INFO, logger="ukscp.ocpp.blocks.logs.upload")
     server = UploadServer(status=500, clock=clock)
     location = server.start()
     try:
@@ -121,7 +121,7 @@ async def test_get_log_to_this_chargers_own_network_is_rejected(
 async def test_a_name_that_resolves_to_loopback_fails_at_once_without_retries(
     in_service: Charger, csms: CsmsServer, clock: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="ukscp.ocpp.logs.upload")
+    caplog.set_level(logging.INFO, logger="ukscp.ocpp.blocks.logs.upload")
     server = UploadServer()
     server.start()
     assert server.server is not None

@@ -49,7 +49,7 @@ from tests.integration.test_ocpp201_support import (
 )
 from ukscp.clock import VirtualClock
 from ukscp.config import OcppSettings, Settings, UpdateSettings
-from ukscp.ocpp.meter_values.readings import ocpp_time
+from ukscp.ocpp.blocks.meter_values.readings import ocpp_time
 from ukscp.ocpp.transport import TransportConfig
 
 

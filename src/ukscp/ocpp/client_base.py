@@ -32,25 +32,25 @@ from ukscp.events import (
     SessionStarted,
 )
 from ukscp.firmware.install import FirmwareInstaller
-from ukscp.ocpp import authorization, vendor
-from ukscp.ocpp.availability.core import Availability
 from ukscp.ocpp.background import Background, guard
-from ukscp.ocpp.firmware.updates import FirmwareUpdates
+from ukscp.ocpp.blocks import authorization, vendor
+from ukscp.ocpp.blocks.availability.core import Availability
+from ukscp.ocpp.blocks.firmware.updates import FirmwareUpdates
+from ukscp.ocpp.blocks.logs import routes as logs
+from ukscp.ocpp.blocks.logs.upload import LogUploads
+from ukscp.ocpp.blocks.meter_values.sampling import Sampling
+from ukscp.ocpp.blocks.security.events import SecurityEvents
+from ukscp.ocpp.blocks.security.keys import SecurityKeys
+from ukscp.ocpp.blocks.transactions.core import TransactionsContext
+from ukscp.ocpp.blocks.transactions.stored import StoredTransaction, TransactionRecord
+from ukscp.ocpp.blocks.trigger.core import Triggers
 from ukscp.ocpp.link import CsmsLink
-from ukscp.ocpp.logs import routes as logs
-from ukscp.ocpp.logs.upload import LogUploads
-from ukscp.ocpp.meter_values.sampling import Sampling
 from ukscp.ocpp.port import ChargerPort, KeyValueStore
 from ukscp.ocpp.queue import MessageQueue
 from ukscp.ocpp.routes import Result, Route
-from ukscp.ocpp.security.events import SecurityEvents
-from ukscp.ocpp.security.keys import SecurityKeys
 from ukscp.ocpp.sender import QueueSender
 from ukscp.ocpp.session import BootInfo, Interval, Session, VersionEdge
-from ukscp.ocpp.transactions.core import TransactionsContext
-from ukscp.ocpp.transactions.stored import StoredTransaction, TransactionRecord
 from ukscp.ocpp.transport import CsmsTransport
-from ukscp.ocpp.trigger.core import Triggers
 from ukscp.security.remote_targets import TargetPolicy
 from ukscp.security.seclog import SecurityLog
 

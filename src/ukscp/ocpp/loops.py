@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from ukscp.clock import Alarm, Clock
+from ukscp.ocpp.blocks.meter_values.readings import next_aligned
 from ukscp.ocpp.link import CsmsLink, CsmsRefused
-from ukscp.ocpp.meter_values.readings import next_aligned
 
 _log = logging.getLogger(__name__)
 

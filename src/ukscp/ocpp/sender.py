@@ -7,7 +7,7 @@ removes it only when the CSMS has answered. A CALLERROR is retried
 then the message is dropped; an unanswered call is sent again later.
 
 Critical security-log records reach the queue through
-:class:`~ukscp.ocpp.security.events.SecurityEvents` (``before_run`` queues
+:class:`~ukscp.ocpp.blocks.security.events.SecurityEvents` (``before_run`` queues
 those not queued yet); the sender marks each delivered when answered.
 
 A version subclasses :class:`QueueSender` where its messages need more than

@@ -23,11 +23,11 @@ from websockets.exceptions import ConnectionClosed
 
 import ukscp
 from ukscp.clock import Alarm, Clock
+from ukscp.ocpp.blocks.trigger.core import TriggerTarget, send_live
 from ukscp.ocpp.link import Caller, CsmsLink, CsmsRefused
 from ukscp.ocpp.loops import every, register, report_status
 from ukscp.ocpp.routes import Route
 from ukscp.ocpp.transport import CsmsTransport
-from ukscp.ocpp.trigger.core import TriggerTarget, send_live
 
 _log = logging.getLogger(__name__)
 

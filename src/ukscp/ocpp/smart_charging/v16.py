@@ -20,6 +20,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from ukscp.ocpp.blocks.transactions.record16 import OpenTransaction
 from ukscp.ocpp.port import CONNECTOR_ID
 from ukscp.ocpp.routes import Result, Route
 from ukscp.ocpp.smart_charging import (
@@ -31,7 +32,6 @@ from ukscp.ocpp.smart_charging import (
 )
 from ukscp.ocpp.smart_charging.keeper import ProfileKeeper
 from ukscp.ocpp.smart_charging.wire16 import PURPOSES_16
-from ukscp.ocpp.transactions.record16 import OpenTransaction
 
 _log = logging.getLogger(__name__)
 

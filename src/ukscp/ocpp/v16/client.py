@@ -15,8 +15,8 @@ One long-lived :class:`OcppClient16` per charger. It
   TriggerMessage and ExtendedTriggerMessage) through the narrow
   :class:`~ukscp.ocpp.port.ChargerPort`.
 
-It assembles the blocks that do this (:mod:`ukscp.ocpp.transactions.v16`,
-:mod:`ukscp.ocpp.meter_values.v16`, :mod:`ukscp.ocpp.settings.configuration16`,
+It assembles the blocks that do this (:mod:`ukscp.ocpp.blocks.transactions.v16`,
+:mod:`ukscp.ocpp.blocks.meter_values.v16`, :mod:`ukscp.ocpp.blocks.settings.configuration16`,
 ...) and joins their route tables; each connection gets a fresh
 :class:`~ukscp.ocpp.v16._lib.Router` answering from them
 (:class:`~ukscp.ocpp.session.Session`, with :class:`~ukscp.ocpp.v16.edge.Edge16`).
@@ -30,38 +30,42 @@ from dataclasses import dataclass
 from ukscp.clock import Clock
 from ukscp.events import EventBus
 from ukscp.firmware.install import FirmwareInstaller
-from ukscp.ocpp.availability.routes import routes16 as availability_routes
-from ukscp.ocpp.client_base import CommonOptions, OcppClientBase
-from ukscp.ocpp.firmware.routes import SIGNED_UPDATE_16, core_status_trigger16, status_trigger
-from ukscp.ocpp.firmware.routes import routes as firmware_routes
-from ukscp.ocpp.firmware.updates import STATUS_16
-from ukscp.ocpp.logs.routes import diagnostics_status_trigger16
-from ukscp.ocpp.logs.routes import status_trigger as log_status_trigger
-from ukscp.ocpp.meter_values.v16 import MeterValues16
-from ukscp.ocpp.port import CONNECTOR_ID, ChargerPort, KeyValueStore
-from ukscp.ocpp.queue import MessageQueue
-from ukscp.ocpp.reset import HARD_16, Resets
-from ukscp.ocpp.reset import routes16 as reset_routes16
-from ukscp.ocpp.routes import Route, join
-from ukscp.ocpp.session import BootInfo
-from ukscp.ocpp.settings import configuration16 as cfg
-from ukscp.ocpp.settings.configuration16 import Configuration, ExternalKey
-from ukscp.ocpp.settings.random_delay import remote_setter
-from ukscp.ocpp.settings.routes import routes16 as settings_routes
-from ukscp.ocpp.smart_charging.v16 import SmartCharging16
-from ukscp.ocpp.smart_charging.v16 import routes as smart_charging_routes
-from ukscp.ocpp.transactions.record16 import (
+from ukscp.ocpp.blocks.availability.routes import routes16 as availability_routes
+from ukscp.ocpp.blocks.firmware.routes import (
+    SIGNED_UPDATE_16,
+    core_status_trigger16,
+    status_trigger,
+)
+from ukscp.ocpp.blocks.firmware.routes import routes as firmware_routes
+from ukscp.ocpp.blocks.firmware.updates import STATUS_16
+from ukscp.ocpp.blocks.logs.routes import diagnostics_status_trigger16
+from ukscp.ocpp.blocks.logs.routes import status_trigger as log_status_trigger
+from ukscp.ocpp.blocks.meter_values.v16 import MeterValues16
+from ukscp.ocpp.blocks.reset import HARD_16, Resets
+from ukscp.ocpp.blocks.reset import routes16 as reset_routes16
+from ukscp.ocpp.blocks.settings import configuration16 as cfg
+from ukscp.ocpp.blocks.settings.configuration16 import Configuration, ExternalKey
+from ukscp.ocpp.blocks.settings.random_delay import remote_setter
+from ukscp.ocpp.blocks.settings.routes import routes16 as settings_routes
+from ukscp.ocpp.blocks.transactions.record16 import (
     OpenTransaction,
     TransactionState,
 )
-from ukscp.ocpp.transactions.v16 import LOCAL_ID_TAG, Transactions16
-from ukscp.ocpp.transactions.v16 import routes as transaction_routes
-from ukscp.ocpp.transport import CsmsTransport
-from ukscp.ocpp.trigger.core import (
+from ukscp.ocpp.blocks.transactions.v16 import LOCAL_ID_TAG, Transactions16
+from ukscp.ocpp.blocks.transactions.v16 import routes as transaction_routes
+from ukscp.ocpp.blocks.trigger.core import (
     Triggerable,
     TriggerTarget,
 )
-from ukscp.ocpp.trigger.routes import routes16 as trigger_routes16
+from ukscp.ocpp.blocks.trigger.routes import routes16 as trigger_routes16
+from ukscp.ocpp.client_base import CommonOptions, OcppClientBase
+from ukscp.ocpp.port import CONNECTOR_ID, ChargerPort, KeyValueStore
+from ukscp.ocpp.queue import MessageQueue
+from ukscp.ocpp.routes import Route, join
+from ukscp.ocpp.session import BootInfo
+from ukscp.ocpp.smart_charging.v16 import SmartCharging16
+from ukscp.ocpp.smart_charging.v16 import routes as smart_charging_routes
+from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.v16._lib import request, result
 from ukscp.ocpp.v16.edge import INTERVAL_KEYS, Edge16
 from ukscp.ocpp.v16.sender import QueueSender16

@@ -9,14 +9,14 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 
 from ukscp.clock import Clock
-from ukscp.ocpp.availability.core import Availability
-from ukscp.ocpp.meter_values.readings import ocpp_time
+from ukscp.ocpp.blocks.availability.core import Availability
+from ukscp.ocpp.blocks.meter_values.readings import ocpp_time
+from ukscp.ocpp.blocks.settings import configuration16 as cfg
+from ukscp.ocpp.blocks.settings.configuration16 import Configuration
+from ukscp.ocpp.blocks.transactions.v16 import Transactions16
 from ukscp.ocpp.port import CONNECTOR_ID, ChargerPort
 from ukscp.ocpp.routes import Route
 from ukscp.ocpp.session import BootInfo, ChargePointLike, Interval
-from ukscp.ocpp.settings import configuration16 as cfg
-from ukscp.ocpp.settings.configuration16 import Configuration
-from ukscp.ocpp.transactions.v16 import Transactions16
 from ukscp.ocpp.v16._lib import Router, request
 from ukscp.ocpp.v16.status import NO_ERROR, connector_status
 

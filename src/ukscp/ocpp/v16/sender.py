@@ -14,11 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ukscp.clock import Clock
+from ukscp.ocpp.blocks.settings import configuration16 as cfg
+from ukscp.ocpp.blocks.settings.configuration16 import Configuration
 from ukscp.ocpp.link import CsmsLink
 from ukscp.ocpp.queue import MessageQueue, QueuedMessage
 from ukscp.ocpp.sender import BeforeSending, QueueSender
-from ukscp.ocpp.settings import configuration16 as cfg
-from ukscp.ocpp.settings.configuration16 import Configuration
 from ukscp.ocpp.v16._lib import request
 from ukscp.security.seclog import SecurityLog
 

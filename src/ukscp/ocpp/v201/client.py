@@ -20,8 +20,8 @@ One long-lived :class:`OcppClient201` per charger, the 2.0.1 sibling of
   F06, ClearCache C11, DataTransfer P01) through the narrow
   :class:`~ukscp.ocpp.port.ChargerPort`.
 
-It assembles the blocks that do this (:mod:`ukscp.ocpp.transactions.v201`,
-:mod:`ukscp.ocpp.meter_values.v201`, :mod:`ukscp.ocpp.settings.device_model201`,
+It assembles the blocks that do this (:mod:`ukscp.ocpp.blocks.transactions.v201`,
+:mod:`ukscp.ocpp.blocks.meter_values.v201`, :mod:`ukscp.ocpp.blocks.settings.device_model201`,
 ...) and joins their route tables; each connection gets a fresh
 :class:`~ukscp.ocpp.v201._lib.Router` answering from them
 (:class:`~ukscp.ocpp.session.Session`, with :class:`~ukscp.ocpp.v201.edge.Edge201`).
@@ -35,37 +35,37 @@ from dataclasses import dataclass
 from ukscp.clock import Clock
 from ukscp.events import EventBus
 from ukscp.firmware.install import FirmwareInstaller
-from ukscp.ocpp.availability.core import REJECTED
-from ukscp.ocpp.availability.routes import routes201 as availability_routes
-from ukscp.ocpp.client_base import CommonOptions, OcppClientBase
-from ukscp.ocpp.firmware.routes import UPDATE_201, status_trigger
-from ukscp.ocpp.firmware.routes import routes as firmware_routes
-from ukscp.ocpp.firmware.updates import STATUS_201
-from ukscp.ocpp.logs.routes import status_trigger as log_status_trigger
-from ukscp.ocpp.meter_values.v201 import MeterValues201
-from ukscp.ocpp.port import ChargerPort, KeyValueStore
-from ukscp.ocpp.queue import MessageQueue
-from ukscp.ocpp.reset import IMMEDIATE_201, Resets
-from ukscp.ocpp.reset import routes201 as reset_routes201
-from ukscp.ocpp.routes import Route, join
-from ukscp.ocpp.sender import QueueSender
-from ukscp.ocpp.session import BootInfo
-from ukscp.ocpp.settings import device_model201 as dm
-from ukscp.ocpp.settings.device_model201 import DeviceModel, ExternalVariable, Name
-from ukscp.ocpp.settings.random_delay import remote_setter
-from ukscp.ocpp.settings.routes import routes201 as settings_routes
-from ukscp.ocpp.smart_charging.caps import MAX_PROFILES
-from ukscp.ocpp.smart_charging.v201 import SmartCharging201
-from ukscp.ocpp.smart_charging.v201 import routes as smart_charging_routes
-from ukscp.ocpp.transactions.record201 import (
+from ukscp.ocpp.blocks.availability.core import REJECTED
+from ukscp.ocpp.blocks.availability.routes import routes201 as availability_routes
+from ukscp.ocpp.blocks.firmware.routes import UPDATE_201, status_trigger
+from ukscp.ocpp.blocks.firmware.routes import routes as firmware_routes
+from ukscp.ocpp.blocks.firmware.updates import STATUS_201
+from ukscp.ocpp.blocks.logs.routes import status_trigger as log_status_trigger
+from ukscp.ocpp.blocks.meter_values.v201 import MeterValues201
+from ukscp.ocpp.blocks.reset import IMMEDIATE_201, Resets
+from ukscp.ocpp.blocks.reset import routes201 as reset_routes201
+from ukscp.ocpp.blocks.settings import device_model201 as dm
+from ukscp.ocpp.blocks.settings.device_model201 import DeviceModel, ExternalVariable, Name
+from ukscp.ocpp.blocks.settings.random_delay import remote_setter
+from ukscp.ocpp.blocks.settings.routes import routes201 as settings_routes
+from ukscp.ocpp.blocks.transactions.record201 import (
     OpenTransaction,
     TransactionState,
 )
-from ukscp.ocpp.transactions.v201 import OWNER_IDENTIFIER, Transactions201
-from ukscp.ocpp.transactions.v201 import routes as transaction_routes
+from ukscp.ocpp.blocks.transactions.v201 import OWNER_IDENTIFIER, Transactions201
+from ukscp.ocpp.blocks.transactions.v201 import routes as transaction_routes
+from ukscp.ocpp.blocks.trigger.core import Triggerable, TriggerTarget
+from ukscp.ocpp.blocks.trigger.routes import routes201 as trigger_routes201
+from ukscp.ocpp.client_base import CommonOptions, OcppClientBase
+from ukscp.ocpp.port import ChargerPort, KeyValueStore
+from ukscp.ocpp.queue import MessageQueue
+from ukscp.ocpp.routes import Route, join
+from ukscp.ocpp.sender import QueueSender
+from ukscp.ocpp.session import BootInfo
+from ukscp.ocpp.smart_charging.caps import MAX_PROFILES
+from ukscp.ocpp.smart_charging.v201 import SmartCharging201
+from ukscp.ocpp.smart_charging.v201 import routes as smart_charging_routes
 from ukscp.ocpp.transport import CsmsTransport
-from ukscp.ocpp.trigger.core import Triggerable, TriggerTarget
-from ukscp.ocpp.trigger.routes import routes201 as trigger_routes201
 from ukscp.ocpp.v201._lib import request, result
 from ukscp.ocpp.v201.edge import INTERVAL_VARIABLES, Edge201
 from ukscp.security.seclog import SecurityLog

@@ -10,13 +10,13 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 
 from ukscp.clock import Clock
-from ukscp.ocpp.availability.core import Availability
-from ukscp.ocpp.meter_values.readings import ocpp_time
+from ukscp.ocpp.blocks.availability.core import Availability
+from ukscp.ocpp.blocks.meter_values.readings import ocpp_time
+from ukscp.ocpp.blocks.settings import device_model201 as dm
+from ukscp.ocpp.blocks.settings.device_model201 import DeviceModel, Name
 from ukscp.ocpp.port import CONNECTOR_ID, EVSE_ID, ChargerPort, KeyValueStore
 from ukscp.ocpp.routes import Route
 from ukscp.ocpp.session import BootInfo, ChargePointLike, Interval
-from ukscp.ocpp.settings import device_model201 as dm
-from ukscp.ocpp.settings.device_model201 import DeviceModel, Name
 from ukscp.ocpp.v201._lib import Router, request
 from ukscp.ocpp.v201.status import connector_status
 
