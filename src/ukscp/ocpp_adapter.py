@@ -15,8 +15,9 @@ requests land on the charger:
   charging again.
 * Charging profiles become the arbiter's ``ocpp`` slot, where the randomised
   delay's policy judges them by their source.
-* The random delay's maximum is set with source ``ocpp`` (regulation 11's
-  remote setting; it lands in the security log through the gate's event).
+* The random delay's maximum, its switch and the cancel of a running delay are
+  the CSMS's with source ``ocpp`` (regulation 11's remote setting; each lands in
+  the security log through the gate's event).
 * ChangeAvailability Inoperative holds the current at 0 A in its own slot
   until the CSMS makes the charger Operative again (see :meth:`set_operative`).
 """
@@ -109,6 +110,24 @@ class AppChargerPort:
     def set_random_delay_max_s(self, seconds: int) -> None:
         """Set the gate's maximum with source ``ocpp``."""
         self._gate.set_max_duration(seconds, source=OCPP_SOURCE)
+
+    def random_delay_enabled(self) -> bool:
+        """Whether the randomised delay is on."""
+        return self._gate.settings.enabled
+
+    def set_random_delay_enabled(self, enabled: bool) -> None:
+        """Switch the delay on or off with source ``ocpp`` (security-logged by the audit)."""
+        if enabled:
+            self._gate.enable(source=OCPP_SOURCE)
+        else:
+            self._gate.disable(source=OCPP_SOURCE)
+
+    def cancel_random_delay(self) -> bool:
+        """End the running delay with source ``ocpp``; False when none is running."""
+        if not self._gate.status().running:
+            return False
+        self._gate.cancel(source=OCPP_SOURCE)
+        return True
 
     def set_operative(self, operative: bool) -> None:
         """Out of service: 0 A in the availability slot; back in service: the slot cleared.

@@ -327,8 +327,9 @@ def test_clear_cache_data_transfer_and_unlock_connector_are_answered(
 ) -> None:
     """Core requests, each answer checked against the version's schema by strict mode.
 
-    No authorization cache to clear; DataTransfer knows only our vendor, none of
-    its messages yet; the cable is tethered, so there is no lock to release.
+    No authorization cache to clear; DataTransfer knows only our vendor and its one
+    message (CancelRandomDelay: Rejected with no delay running); the cable is
+    tethered, so there is no lock to release.
     """
     config = charger_config(tmp_path, csms.port, KEY, version)
     charger = charger_factory("--config", str(config))
@@ -339,7 +340,9 @@ def test_clear_cache_data_transfer_and_unlock_connector_are_answered(
     other = csms.call("DataTransfer", {"vendorId": "com.example", "messageId": "Hello"})
     assert other == {"status": "UnknownVendorId"}
     ours = csms.call("DataTransfer", {"vendorId": "org.ukscp", "messageId": "CancelRandomDelay"})
-    assert ours == {"status": "UnknownMessageId"}
+    assert ours == {"status": "Rejected"}  # no delay is running
+    unknown = csms.call("DataTransfer", {"vendorId": "org.ukscp", "messageId": "MakeCoffee"})
+    assert unknown == {"status": "UnknownMessageId"}
     if version.ocpp == "1.6":
         assert csms.call("UnlockConnector", {"connectorId": 1}) == {"status": "NotSupported"}
     else:

@@ -16,6 +16,7 @@ from tests.integration.test_ocpp16_support import (
     start_real_charger,
 )
 from ukscp.clock import VirtualClock
+from ukscp.limits import Limit, LimitSource
 
 
 @pytest.fixture
@@ -50,6 +51,44 @@ async def test_uk_random_delay_max_duration_sets_the_gate_and_is_audited(
     )
     assert refused.status == "Rejected"
     assert charger.app.gate.settings.max_duration_s == 900
+
+
+async def test_uk_random_delay_enabled_switches_the_gate_and_is_audited(
+    charger: RealCharger, csms: CsmsServer
+) -> None:
+    off = await csms.call(call.ChangeConfiguration(key="UkRandomDelayEnabled", value="false"))
+    assert off.status == "Accepted"
+    assert charger.app.gate.settings.enabled is False
+    known = await csms.call(call.GetConfiguration(key=["UkRandomDelayEnabled"]))
+    assert known.configuration_key[0]["value"] == "false"
+    bad = await csms.call(call.ChangeConfiguration(key="UkRandomDelayEnabled", value="maybe"))
+    assert bad.status == "Rejected"
+    on = await csms.call(call.ChangeConfiguration(key="UkRandomDelayEnabled", value="TRUE"))
+    assert on.status == "Accepted"
+    assert charger.app.gate.settings.enabled is True
+    audited = [r for r in charger.app.seclog.records() if r.type == "RandomDelayEnabledChanged"]
+    in_order = [r.info for r in sorted(audited, key=lambda r: r.id)]
+    assert in_order == ["random delay disabled by ocpp", "random delay enabled by ocpp"]
+
+
+async def test_the_csms_cancels_a_running_delay_and_it_is_audited(
+    charger: RealCharger, csms: CsmsServer
+) -> None:
+    cancel = call.DataTransfer(vendor_id="org.ukscp", message_id="CancelRandomDelay")
+    assert (await csms.call(cancel)).status == "Rejected"  # nothing running
+    assert charger.app.sim is not None
+    charger.app.sim.plug()
+    await eventually(lambda: charger.app.controller.status().power_w > 0, charger.app.clock)
+    # A charging profile from a CSMS is delayed (policy by_source): 6 A waits.
+    charger.app.gate.set_max_duration(1800, source="test")
+    charger.app.arbiter.set("ocpp", Limit(6.0, LimitSource.OCPP, "a charging profile"))
+    assert charger.app.gate.status().running
+    assert charger.app.controller.status().offered_a > 6.0
+    assert (await csms.call(cancel)).status == "Accepted"
+    assert not charger.app.gate.status().running
+    assert charger.app.controller.status().offered_a == 6.0
+    [record] = [r for r in charger.app.seclog.records() if r.type == "RandomDelayCancelled"]
+    assert record.info.endswith("cancelled by ocpp after 0 s")
 
 
 async def test_remote_stop_and_start_act_at_once_on_the_owners_behalf(

@@ -113,6 +113,11 @@ async def test_authorization_key_is_write_only(charger: Charger, csms: CsmsServe
     assert KEY not in str(everything)
     assert "SecurityProfile" in everything
     assert "UkRandomDelayMaxDuration" in everything
+    assert everything["UkRandomDelayEnabled"] == {
+        "key": "UkRandomDelayEnabled",
+        "readonly": False,
+        "value": "true",
+    }
 
 
 async def test_a_new_authorization_key_is_stored_privately_and_used_to_reconnect(

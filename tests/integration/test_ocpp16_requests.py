@@ -207,13 +207,27 @@ async def test_data_transfer_of_another_vendor_is_an_unknown_vendor(
     assert (answer.status, answer.data) == ("UnknownVendorId", None)
 
 
-@pytest.mark.parametrize("vendor_id", ["org.ukscp", "ORG.UKSCP"])  # a CiString
-@pytest.mark.parametrize("message_id", ["CancelRandomDelay", "MakeCoffee", None])
-async def test_data_transfer_of_our_vendor_names_no_message_the_charger_handles(
-    charger: Charger, csms: CsmsServer, vendor_id: str, message_id: str | None
+@pytest.mark.parametrize("message_id", ["MakeCoffee", None])
+async def test_data_transfer_of_our_vendor_with_another_message_is_an_unknown_message(
+    charger: Charger, csms: CsmsServer, message_id: str | None
 ) -> None:
-    answer = await csms.call(call.DataTransfer(vendor_id=vendor_id, message_id=message_id))
+    answer = await csms.call(call.DataTransfer(vendor_id="org.ukscp", message_id=message_id))
     assert (answer.status, answer.data) == ("UnknownMessageId", None)
+    assert charger.port.delay_cancels == 0
+
+
+@pytest.mark.parametrize(  # vendorId and messageId are CiStrings
+    ("vendor_id", "message_id"),
+    [("org.ukscp", "CancelRandomDelay"), ("ORG.UKSCP", "cancelrandomdelay")],
+)
+async def test_cancel_random_delay_ends_the_running_delay_or_is_rejected_without_one(
+    charger: Charger, csms: CsmsServer, vendor_id: str, message_id: str
+) -> None:
+    request = call.DataTransfer(vendor_id=vendor_id, message_id=message_id)
+    assert (await csms.call(request)).status == "Rejected"  # no delay running
+    charger.port.delay_running = True
+    assert (await csms.call(request)).status == "Accepted"
+    assert (charger.port.delay_cancels, charger.port.delay_running) == (1, False)
 
 
 async def test_unlock_connector_is_not_supported_and_leaves_the_transaction_alone(

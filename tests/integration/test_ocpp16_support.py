@@ -281,6 +281,9 @@ class FakePort:
     remote_stops: int = 0
     resets: list[bool] = field(default_factory=list)
     delay_max_s: int = 600
+    delay_enabled: bool = True
+    delay_running: bool = False  # set by a test: a delay the CSMS may cancel
+    delay_cancels: int = 0
     limits: list[Limit | None] = field(default_factory=list)
     operative: bool = True
 
@@ -317,6 +320,19 @@ class FakePort:
         if not 0 <= seconds <= 1800:
             raise ValueError(seconds)
         self.delay_max_s = seconds
+
+    def random_delay_enabled(self) -> bool:
+        return self.delay_enabled
+
+    def set_random_delay_enabled(self, enabled: bool) -> None:
+        self.delay_enabled = enabled
+
+    def cancel_random_delay(self) -> bool:
+        if not self.delay_running:
+            return False
+        self.delay_running = False
+        self.delay_cancels += 1
+        return True
 
     def set_ocpp_limit(self, limit: Limit | None) -> None:
         self.limits.append(limit)

@@ -72,12 +72,23 @@ async def test_data_transfer_of_another_vendor_is_an_unknown_vendor(
     assert (answer.status, answer.data) == ("UnknownVendorId", None)
 
 
-@pytest.mark.parametrize("message_id", ["CancelRandomDelay", "MakeCoffee", None])
-async def test_data_transfer_of_our_vendor_names_no_message_the_charger_handles(
+@pytest.mark.parametrize("message_id", ["MakeCoffee", None])
+async def test_data_transfer_of_our_vendor_with_another_message_is_an_unknown_message(
     charger: Charger, csms: CsmsServer, message_id: str | None
 ) -> None:
     answer = await csms.call(call.DataTransfer(vendor_id="org.ukscp", message_id=message_id))
     assert (answer.status, answer.data) == ("UnknownMessageId", None)
+    assert charger.port.delay_cancels == 0
+
+
+async def test_cancel_random_delay_ends_the_running_delay_or_is_rejected_without_one(
+    charger: Charger, csms: CsmsServer
+) -> None:
+    request = call.DataTransfer(vendor_id="org.ukscp", message_id="CancelRandomDelay")
+    assert (await csms.call(request)).status == "Rejected"  # no delay running
+    charger.port.delay_running = True
+    assert (await csms.call(request)).status == "Accepted"
+    assert (charger.port.delay_cancels, charger.port.delay_running) == (1, False)
 
 
 @pytest.mark.parametrize(("evse_id", "connector_id"), [(2, 1), (1, 2), (0, 1)])

@@ -149,6 +149,20 @@ async def test_the_random_delay_maximum_is_set_remotely_within_0_to_1800_s(
     assert charger.port.delay_max_s == 0
 
 
+async def test_the_random_delay_is_switched_remotely_with_true_or_false(
+    charger: Charger, csms: CsmsServer
+) -> None:
+    component, name = "UkRandomDelayCtrlr", "Enabled"
+    assert (await get_one(csms, component, name))["attribute_value"] == "true"
+    assert await set_one(csms, component, name, "false") == "Accepted"
+    assert charger.port.delay_enabled is False
+    assert (await get_one(csms, component, name))["attribute_value"] == "false"
+    assert await set_one(csms, component, name, "off") == "Rejected"
+    assert charger.port.delay_enabled is False
+    assert await set_one(csms, component, name, "True") == "Accepted"
+    assert charger.port.delay_enabled is True
+
+
 async def test_the_security_profile_is_never_lowered_over_ocpp(
     charger: Charger, csms: CsmsServer
 ) -> None:
@@ -208,6 +222,13 @@ async def test_a_base_report_lists_every_variable_but_never_the_password(
     password = by_name[("SecurityCtrlr", "BasicAuthPassword")]["variable_attribute"][0]
     assert password == {"type": "Actual", "mutability": "WriteOnly"}
     assert ("UkRandomDelayCtrlr", "MaxDuration") in by_name
+    enabled = by_name[("UkRandomDelayCtrlr", "Enabled")]
+    assert enabled["variable_attribute"][0] == {
+        "type": "Actual",
+        "value": "true",
+        "mutability": "ReadWrite",
+    }
+    assert enabled["variable_characteristics"]["data_type"] == "boolean"
 
 
 async def test_a_configuration_inventory_lists_only_what_can_be_set(
@@ -221,6 +242,7 @@ async def test_a_configuration_inventory_lists_only_what_can_be_set(
     assert mutability <= {"ReadWrite", "WriteOnly"}
     names = {(d["component"]["name"], d["variable"]["name"]) for d in data}
     assert ("UkRandomDelayCtrlr", "MaxDuration") in names
+    assert ("UkRandomDelayCtrlr", "Enabled") in names
     assert ("TxCtrlr", "TxStartPoint") not in names  # read-only
 
 

@@ -403,7 +403,7 @@ class OcppClientBase(Generic[TxT, SmartT]):
         """The routes both versions answer alike, with the version's ``result`` builder."""
         return [
             *authorization.routes(result),
-            *vendor.routes(result),
+            *vendor.routes(result, self._port.cancel_random_delay),
             *logs.routes(self._uploads, result, self._background.adopt),
         ]
 

@@ -67,6 +67,18 @@ class ChargerPort(Protocol):
         """Set the maximum (0..1800) on the CSMS's behalf; ValueError outside that range."""
         ...
 
+    def random_delay_enabled(self) -> bool:
+        """Whether the randomised delay is on."""
+        ...
+
+    def set_random_delay_enabled(self, enabled: bool) -> None:
+        """Switch the delay on or off on the CSMS's behalf (a running delay ends when off)."""
+        ...
+
+    def cancel_random_delay(self) -> bool:
+        """End the running delay now on the CSMS's behalf; False when none is running."""
+        ...
+
     def set_ocpp_limit(self, limit: Limit | None) -> None:
         """Impose (or, with None, lift) the limit of the CSMS's charging profiles."""
         ...

@@ -13,7 +13,11 @@ from typing import Any
 
 from ukscp.events import ChargerStarted, Event, EventBus, PersonalDataDeleted
 from ukscp.regulation.default_mode import FirstUseChoice, ScheduleChanged
-from ukscp.regulation.delay_gate import RandomDelayMaxDurationChanged
+from ukscp.regulation.delay_gate import (
+    RandomDelayCancelled,
+    RandomDelayEnabledChanged,
+    RandomDelayMaxDurationChanged,
+)
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 T = SecurityEventType
@@ -31,6 +35,17 @@ AUDITED: Mapping[type[Any], tuple[SecurityEventType, Callable[[Any], str]]] = Ma
         RandomDelayMaxDurationChanged: (
             T.RANDOM_DELAY_MAX_DURATION_CHANGED,
             lambda e: f"random delay maximum {e.old_s} s -> {e.new_s} s by {e.source}",
+        ),
+        RandomDelayEnabledChanged: (
+            T.RANDOM_DELAY_ENABLED_CHANGED,
+            lambda e: f"random delay {'enabled' if e.enabled else 'disabled'} by {e.source}",
+        ),
+        RandomDelayCancelled: (
+            T.RANDOM_DELAY_CANCELLED,
+            lambda e: (
+                f"random delay of {e.duration_s} s ({e.cause}) cancelled by {e.source} "
+                f"after {e.elapsed_s:.0f} s"
+            ),
         ),
         ScheduleChanged: (T.SCHEDULE_CHANGED, _describe),
         FirstUseChoice: (T.SCHEDULE_CHANGED, _describe),

@@ -111,6 +111,8 @@ class SecurityEventType(Enum):
     ACCOUNT_LOCKED_OUT = ("AccountLockedOut", True)
     LOCKOUTS_CLEARED = ("LockoutsCleared", False)
     RANDOM_DELAY_MAX_DURATION_CHANGED = ("RandomDelayMaxDurationChanged", False)
+    RANDOM_DELAY_ENABLED_CHANGED = ("RandomDelayEnabledChanged", False)
+    RANDOM_DELAY_CANCELLED = ("RandomDelayCancelled", False)
     SCHEDULE_CHANGED = ("ScheduleChanged", False)
     PERSONAL_DATA_DELETED = ("PersonalDataDeleted", False)
     # Lowering the protection of the charger is critical: the CSMS should know.

@@ -6,39 +6,44 @@ for a vendor the charger does not know (its answer then carries no data), and
 ``UnknownMessageId`` for a message of a known vendor that the charger does not
 handle. vendorId and messageId are case-insensitive strings (CiString) in both.
 
-Our vendor id is ``org.ukscp`` (DESIGN section 7). The one message named for it
-there, ``CancelRandomDelay``, is not handled yet, so every message of ours is
-answered ``UnknownMessageId`` until it is.
+Our vendor id is ``org.ukscp`` (DESIGN section 7); its one message is
+``CancelRandomDelay``: the CSMS ends the running randomised delay now (its user
+asked to charge now, or it knows its change was randomised already), answered
+``Accepted``, or ``Rejected`` when no delay is running.
 """
 
 from __future__ import annotations
 
-from ukscp.ocpp.routes import Result, Route
+from collections.abc import Callable
+from typing import Any
+
+from ukscp.ocpp.routes import Call, Result, Route
 
 VENDOR_ID = "org.ukscp"
+CANCEL_RANDOM_DELAY = "CancelRandomDelay"
 
 UNKNOWN_VENDOR_ID = "UnknownVendorId"
 UNKNOWN_MESSAGE_ID = "UnknownMessageId"
 
 
-def data_transfer_status(vendor_id: str) -> str:
-    """The DataTransfer answer's status for a request of ``vendor_id``.
-
-    No message of ours is handled yet, so the messageId does not matter: any,
-    or none, is ``UnknownMessageId`` for our vendor.
-    """
+def data_transfer_status(
+    vendor_id: str, message_id: str | None, cancel_random_delay: Callable[[], bool]
+) -> str:
+    """The DataTransfer answer's status for ``message_id`` of ``vendor_id``."""
     if vendor_id.casefold() != VENDOR_ID:
         return UNKNOWN_VENDOR_ID
-    return UNKNOWN_MESSAGE_ID
+    if message_id is None or message_id.casefold() != CANCEL_RANDOM_DELAY.casefold():
+        return UNKNOWN_MESSAGE_ID
+    return "Accepted" if cancel_random_delay() else "Rejected"
 
 
-def routes(result: Result) -> list[Route]:
+def routes(result: Result, cancel_random_delay: Callable[[], bool]) -> list[Route]:
     """DataTransfer's route, answered with ``result`` (the version's)."""
-    return [
-        Route(
-            "DataTransfer",
-            lambda call: result(
-                "DataTransfer", status=data_transfer_status(str(call.args["vendor_id"]))
-            ),
+
+    def answer(call: Call) -> Any:
+        status = data_transfer_status(
+            str(call.args["vendor_id"]), call.args.get("message_id"), cancel_random_delay
         )
-    ]
+        return result("DataTransfer", status=status)
+
+    return [Route("DataTransfer", answer)]

@@ -45,7 +45,7 @@ from ukscp.ocpp.blocks.reset import HARD_16, Resets
 from ukscp.ocpp.blocks.reset import routes16 as reset_routes16
 from ukscp.ocpp.blocks.settings import configuration16 as cfg
 from ukscp.ocpp.blocks.settings.configuration16 import Configuration, ExternalKey
-from ukscp.ocpp.blocks.settings.random_delay import remote_setter
+from ukscp.ocpp.blocks.settings.random_delay import enabled_setter, enabled_text, remote_setter
 from ukscp.ocpp.blocks.settings.routes import routes16 as settings_routes
 from ukscp.ocpp.blocks.transactions.record16 import (
     OpenTransaction,
@@ -253,6 +253,11 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
                 cfg.UK_RANDOM_DELAY_MAX_DURATION,
                 get=lambda: str(self._port.random_delay_max_s()),
                 set=remote_setter(self._port),
+            ),
+            ExternalKey(
+                cfg.UK_RANDOM_DELAY_ENABLED,
+                get=lambda: enabled_text(self._port),
+                set=enabled_setter(self._port),
             ),
         ]
 

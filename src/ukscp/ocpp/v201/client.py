@@ -46,7 +46,7 @@ from ukscp.ocpp.blocks.reset import IMMEDIATE_201, Resets
 from ukscp.ocpp.blocks.reset import routes201 as reset_routes201
 from ukscp.ocpp.blocks.settings import device_model201 as dm
 from ukscp.ocpp.blocks.settings.device_model201 import DeviceModel, ExternalVariable, Name
-from ukscp.ocpp.blocks.settings.random_delay import remote_setter
+from ukscp.ocpp.blocks.settings.random_delay import enabled_setter, enabled_text, remote_setter
 from ukscp.ocpp.blocks.settings.routes import routes201 as settings_routes
 from ukscp.ocpp.blocks.transactions.record201 import (
     OpenTransaction,
@@ -275,6 +275,12 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
                 set=remote_setter(self._port),
                 data_type="integer",
                 unit="s",
+            ),
+            ExternalVariable(
+                dm.RANDOM_DELAY_ENABLED,
+                get=lambda: enabled_text(self._port),
+                set=enabled_setter(self._port),
+                data_type="boolean",
             ),
         ]
 

@@ -36,6 +36,7 @@ TRANSACTION_MESSAGE_RETRY_INTERVAL = "TransactionMessageRetryInterval"
 AUTHORIZATION_KEY = "AuthorizationKey"
 SECURITY_PROFILE = "SecurityProfile"
 UK_RANDOM_DELAY_MAX_DURATION = "UkRandomDelayMaxDuration"
+UK_RANDOM_DELAY_ENABLED = "UkRandomDelayEnabled"
 
 _STORE_PREFIX = "ocpp.v16.config."
 MAX_VALUE_CHARS = 500  # ChangeConfiguration.value is a CiString500

@@ -65,6 +65,7 @@ EV_CONNECTION_TIMEOUT = Name(TX, "EVConnectionTimeOut")
 SECURITY_PROFILE = Name(SECURITY, "SecurityProfile")
 BASIC_AUTH_PASSWORD = Name(SECURITY, "BasicAuthPassword")
 RANDOM_DELAY_MAX = Name(UK_RANDOM_DELAY, "MaxDuration")
+RANDOM_DELAY_ENABLED = Name(UK_RANDOM_DELAY, "Enabled")
 PROFILE_ENTRIES = Name(SMART_CHARGING, "Entries", "ChargingProfiles")
 
 
