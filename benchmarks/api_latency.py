@@ -3,8 +3,8 @@
 Starts the real ``ukscp run --sim-plug`` process (as the e2e tests start it,
 ``tests.e2e.conftest.start_charger``: set up on a first start, then started again on
 the same data directory, the owner logged in with a bearer token), then times
-``GET /api/v1/status`` and ``POST /api/v1/limits/ems`` ({"amps": 16}) back to back on
-ONE kept-alive HTTPS connection: request sent -> whole answer read, ``time.perf_counter``
+``GET /api/v1/status`` and ``POST /api/v1/limits/ems`` ({"amps": 16, "cause": "local"})
+back to back on ONE kept-alive HTTPS connection: request sent -> whole answer read, ``time.perf_counter``
 in this process, after a warm-up. Repeats the run on a fresh data directory and reports
 p50/p99 per run and over all requests. Writes ``benchmarks/results/api.md`` unless
 ``--no-write``; ``--label`` names the code measured (e.g. "before", "after").
@@ -62,7 +62,7 @@ def one_run(requests: int, nice: int, settle_s: float) -> dict[str, list[float]]
                     if method == "GET":
                         answer = client.get(path)
                     else:
-                        answer = client.post(path, json={"amps": 16})
+                        answer = client.post(path, json={"amps": 16, "cause": "local"})
                     elapsed_ms = (time.perf_counter() - started) * 1000
                     assert answer.status_code == 200, answer.text
                     if i >= WARM_UP:
@@ -155,8 +155,8 @@ _PREAMBLE = """# Owner API latency: one kept-alive HTTPS connection
 `benchmarks/api_latency.py` starts the real `ukscp run --sim-plug` (simulated EV charging;
 set up on a first start, then started again on the same data directory, as in service),
 logs the owner in with a bearer token, and times `GET /api/v1/status` and
-`POST /api/v1/limits/ems` (`{"amps": 16}`) alternately over ONE kept-alive HTTPS connection
-(httpx, TLS 1.3, the device's own certificate): from the request sent to the whole answer
+`POST /api/v1/limits/ems` (`{"amps": 16, "cause": "local"}`) alternately over ONE
+kept-alive HTTPS connection (httpx, TLS 1.3, the device's own certificate): from the request sent to the whole answer
 read, in the client. 50 warm-up pairs are not counted. Client and charger share the
 machine's 2 cores, on loopback.
 

@@ -13,7 +13,8 @@ from ukscp.firmware.install import FirmwareInstaller
 from ukscp.firmware.updates import UpdateChecker
 from ukscp.hardware.protocols import EnergyMeter, Meter
 from ukscp.hardware.sim import SimBoard, SimEV
-from ukscp.limits import Arbiter, ArbitratedLimit, Limit, LimitSource
+from ukscp.limits import Arbiter, ArbitratedLimit
+from ukscp.limits.ems import EmsCause, ems_limit
 from ukscp.metering import (
     EARLIEST_QUERY_TIME,
     MeteringStore,
@@ -368,10 +369,9 @@ class Charger:
         self._gate.set_max_duration(seconds, source=OWNER)
         return self.random_delay()
 
-    def set_ems_limit(self, amps: float) -> LimitView:
-        """Set the local energy manager's limit."""
-        limit = Limit(amps, LimitSource.EMS, "local energy manager")
-        return limit_view(self._arbiter.set(EMS_SLOT, limit))
+    def set_ems_limit(self, amps: float, cause: EmsCause | None = None) -> LimitView:
+        """Set the local energy manager's limit, with the cause it declares (none: delayed)."""
+        return limit_view(self._arbiter.set(EMS_SLOT, ems_limit(amps, cause)))
 
     def clear_ems_limit(self) -> LimitView:
         """Remove the local energy manager's limit."""

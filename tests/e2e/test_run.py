@@ -48,11 +48,12 @@ def test_plug_in_charges_at_the_limit_and_sigterm_stops_cleanly(charger_factory:
     assert status["power_w"] == pytest.approx(32 * 230)
     assert status["limit"]["source"] == "hardware"
 
-    response = charger.client.post("/api/v1/limits/ems", json={"amps": 10})
+    # PV surplus, declared local: no randomised delay.
+    response = charger.client.post("/api/v1/limits/ems", json={"amps": 10, "cause": "local"})
     assert response.status_code == 200
     status = wait_for(charger, lambda s: s["measured_current_a"] == pytest.approx(10))
     assert status["limit"] == {
-        "amps": 10.0, "phases": 1, "source": "ems", "reason": "local energy manager"
+        "amps": 10.0, "phases": 1, "source": "ems", "reason": "local energy manager: local"
     }
 
     assert charger.stop(signal.SIGTERM) == 0

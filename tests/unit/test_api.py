@@ -62,7 +62,7 @@ async def test_ems_limit_binds_and_is_reported_as_the_source(
 async def test_ems_limit_below_6_amps_pauses_charging(api: httpx.AsyncClient, clock: VirtualClock):
     await api.post("/api/v1/sim/plug")
     await clock.advance(1)
-    await api.post("/api/v1/limits/ems", json={"amps": 4})
+    await api.post("/api/v1/limits/ems", json={"amps": 4, "cause": "local"})
     await clock.advance(1)
     status = (await api.get("/api/v1/status")).json()
     assert status["offered_current_a"] == 0

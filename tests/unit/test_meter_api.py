@@ -81,7 +81,7 @@ async def test_sessions_record_energy_and_each_rate_change_with_its_cause(
     api: httpx.AsyncClient, clock: VirtualClock
 ):
     await charge_for(api, clock, 600)
-    await api.post("/api/v1/limits/ems", json={"amps": 10})
+    await api.post("/api/v1/limits/ems", json={"amps": 10, "cause": "local"})  # at once
     await clock.advance(600)
     await api.post("/api/v1/sim/unplug")
     await clock.advance(10)

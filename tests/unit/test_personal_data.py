@@ -33,7 +33,7 @@ async def charge_and_unplug(api: httpx.AsyncClient, clock: VirtualClock) -> str:
     await api.post("/api/v1/sim/plug")
     await clock.advance(60)
     session_id = (await api.get("/api/v1/status")).json()["session"]["id"]
-    await api.post("/api/v1/limits/ems", json={"amps": 10})
+    await api.post("/api/v1/limits/ems", json={"amps": 10, "cause": "local"})  # at once
     await clock.advance(30)
     await api.post("/api/v1/sim/unplug")
     await clock.advance(2)

@@ -83,12 +83,38 @@ async def test_the_owner_cancels_a_running_delay_and_the_change_applies_now(
     assert cancelled.source == "owner"
 
 
-async def test_an_ems_change_is_not_delayed(api: httpx.AsyncClient, clock: VirtualClock):
-    await charging(api, clock)
-    await api.post("/api/v1/limits/ems", json={"amps": 12})
+@pytest.mark.parametrize(
+    ("cause", "delayed"),
+    [("local", False), ("randomised", False), ("dsr", False), ("price", True), (None, True)],
+)
+async def test_an_energy_manager_change_is_delayed_as_its_cause_says(
+    api: httpx.AsyncClient, clock: VirtualClock, cause: str | None, delayed: bool
+):
+    """local, randomised, dsr: at once; price, or no cause declared: the drawn delay."""
+    before = (await charging(api, clock))["offered_current_a"]
+    body: dict[str, object] = {"amps": 12}
+    if cause is not None:
+        body["cause"] = cause
+    response = await api.post("/api/v1/limits/ems", json=body)
+    assert response.status_code == 200
+    assert response.json()["source"] == ("dsr" if cause == "dsr" else "ems")
     status = (await api.get("/api/v1/status")).json()
-    assert status["offered_current_a"] == 12
-    assert status["random_delay"]["running"] is False
+    assert status["random_delay"]["running"] is delayed
+    assert status["offered_current_a"] == (before if delayed else 12)
+    if delayed:
+        await clock.advance(600)  # the whole maximum (this module's draw)
+        assert (await api.get("/api/v1/status")).json()["offered_current_a"] == 12
+
+
+async def test_an_unknown_energy_manager_cause_is_refused_naming_the_causes(
+    api: httpx.AsyncClient, clock: VirtualClock
+):
+    before = (await charging(api, clock))["limit"]
+    response = await api.post("/api/v1/limits/ems", json={"amps": 12, "cause": "solar"})
+    assert response.status_code == 422
+    text = response.text
+    assert all(word in text for word in ("local", "price", "dsr", "randomised"))
+    assert (await api.get("/api/v1/status")).json()["limit"] == before  # nothing changed
 
 
 async def test_disabled_delay_lets_an_ocpp_change_through_at_once(

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from ukscp.limits import Limit, LimitSource
+from ukscp.limits.limit import DeclaredCause
 from ukscp.regulation.random_delay import (
     DEFAULT_MAX_DURATION_S,
     MAX_DURATION_LIMIT_S,
@@ -58,15 +59,27 @@ def state_at(amps, phases=1, **settings):
 
 
 def change(
-    state, amps, source, *, phases=None, randomised=False, cleared=False, ev=True, asks=None
+    state,
+    amps,
+    source,
+    *,
+    phases=None,
+    randomised=False,
+    cleared=False,
+    ev=True,
+    asks=None,
+    declared=None,
 ):
     """A LimitRequest from the state's latest request to ``amps`` caused by ``source``.
 
-    ``asks`` is the limit's own longest delay (OCPP 2.1 randomizedDelay).
+    ``asks`` is the limit's own longest delay (OCPP 2.1 randomizedDelay); ``declared``
+    the cause its source declares (an energy manager's local or price).
     """
     old = state.requested
     new = Offer(amps, phases or old.phases, source.value)
-    limit = Limit(amps, source, "test", randomised=randomised, random_delay_max_s=asks)
+    limit = Limit(
+        amps, source, "test", randomised=randomised, random_delay_max_s=asks, declared=declared
+    )
     cause = Cause.of_limit(limit, cleared=cleared)
     return LimitRequest(old=old, new=new, cause=cause, ev_connected=ev)
 
@@ -379,9 +392,26 @@ def test_owner_editing_charging_hours_is_not_delayed():
     assert out.offer == Offer(32, 1)
 
 
-def test_pv_surplus_change_is_not_delayed():
+def test_pv_surplus_change_declared_local_is_not_delayed():
     state = state_at(8)
-    _, out = run(state, change(state, 12, S.EMS))
+    _, out = run(state, change(state, 12, S.EMS, declared=DeclaredCause.LOCAL))
+    assert out.offer == Offer(12, 1)
+    assert "declared local" in out.decision.why
+
+
+@pytest.mark.parametrize("declared", [None, DeclaredCause.PRICE])
+def test_an_energy_manager_change_for_a_price_or_no_declared_cause_is_delayed(declared):
+    # A tariff follower moves with every other one at the same half hour; one that
+    # does not say why may be one.
+    state = state_at(8)
+    _, out = run(state, change(state, 12, S.EMS, declared=declared), draw=fixed(300))
+    assert out.started is not None and out.started.duration_s == 300
+    assert out.offer == Offer(8, 1)
+
+
+def test_an_energy_manager_change_it_randomised_already_is_not_delayed():
+    state = state_at(8)
+    _, out = run(state, change(state, 12, S.EMS, randomised=True))
     assert out.offer == Offer(12, 1)
 
 
@@ -596,7 +626,7 @@ def test_supply_decrease_below_held_value_takes_effect_at_once():
 
 def test_ems_decrease_below_held_value_applies_and_leaves_nothing_to_hold():
     state, _ = delayed(state_at(16), 32, S.OCPP, seconds=300)  # holding 16 A
-    state, out = run(state, change(state, 10, S.EMS), now=10.0)
+    state, out = run(state, change(state, 10, S.EMS, declared=DeclaredCause.LOCAL), now=10.0)
     assert out.offer.amps == 10
     assert state.delay is None
 
@@ -612,7 +642,7 @@ def test_safety_rise_during_delay_takes_effect_at_once():
 def test_ems_increase_during_delay_waits_for_it():
     # PV surplus moving during an OCPP-caused delay must not release the OCPP start early.
     state, _ = delayed(state_at(0), 16, S.OCPP, seconds=300)
-    state, out = run(state, change(state, 10, S.EMS), now=20.0)
+    state, out = run(state, change(state, 10, S.EMS, declared=DeclaredCause.LOCAL), now=20.0)
     assert out.offer.amps == 0
     assert out.ended is None
     state, out = run(state, TimerExpired(state.delay.delay_id), now=300.0)

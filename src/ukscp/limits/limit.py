@@ -20,6 +20,17 @@ class LimitSource(StrEnum):
     SAFETY = "safety"  # fault, tamper, over-temperature, integrity failure
 
 
+class DeclaredCause(StrEnum):
+    """Why a source says it changed a limit, when only it can know (an energy manager).
+
+    The randomised delay's policy matches it beside the source: it can remove a
+    delay (``local``), never add one.
+    """
+
+    LOCAL = "local"  # this home's own load, generation or battery: random by nature
+    PRICE = "price"  # a tariff or price signal: the synchronised change regulation 11 spreads
+
+
 @dataclass(frozen=True, slots=True)
 class Limit:
     """An upper bound on the current offered to the EV.
@@ -30,7 +41,8 @@ class Limit:
     random delay (a CSMS that randomises). ``random_delay_max_s`` is a source's
     request that the charger itself delay the change by a random time up to that
     many seconds (OCPP 2.1 ``randomizedDelay``): the randomised delay then draws
-    up to it instead of its own maximum.
+    up to it instead of its own maximum. ``declared`` is the cause a source
+    declares for its change (an energy manager's ``local`` or ``price``).
     """
 
     amps: float
@@ -39,6 +51,7 @@ class Limit:
     phases: int | None = None
     randomised: bool = False
     random_delay_max_s: int | None = None
+    declared: DeclaredCause | None = None
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.amps) or self.amps < 0:

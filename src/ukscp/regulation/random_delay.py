@@ -33,7 +33,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final, TypeAlias
 
-from ukscp.limits.limit import Limit, LimitSource
+from ukscp.limits.limit import DeclaredCause, Limit, LimitSource
 
 __all__ = [
     "DEFAULT_MAX_DURATION_S",
@@ -112,6 +112,8 @@ class Trigger(StrEnum):
     PLUG_IN = "plug_in"  # the user plugs an EV in
     EV_PAUSE = "ev_pause"  # the EV itself pauses or resumes
     RESTORATION = "restoration"  # charging restarts after a power cut, EV still connected
+    LOCAL = "local"  # matched in addition by a limit declared local (an energy manager's)
+    PRICE = "price"  # matched in addition by a limit declared price-driven
 
 
 CauseKey: TypeAlias = LimitSource | Trigger
@@ -202,6 +204,7 @@ class Cause:
     randomised: bool = False  # the source already applied an equivalent random delay
     cleared: bool = False  # the limit was removed rather than set
     delay_max_s: int | None = None  # the source's own longest delay (OCPP 2.1 randomizedDelay)
+    declared: DeclaredCause | None = None  # what the source says moved it (local, price)
 
     @classmethod
     def of_limit(cls, limit: Limit, *, cleared: bool = False) -> Cause:
@@ -212,6 +215,7 @@ class Cause:
             randomised=limit.randomised,
             cleared=cleared,
             delay_max_s=limit.random_delay_max_s,
+            declared=limit.declared,
         )
 
     @property
@@ -277,7 +281,18 @@ _OWNER = (
     "an owner action (boost, pause, charging hours): the owner's override, "
     "expected to take effect at once"
 )
-_EMS = "a local energy manager or PV surplus follows this home's own load and generation"
+_EMS = (
+    "an energy manager that does not say why: it may follow a national tariff or price "
+    "signal, so the charger cannot know and delays, to stay compliant"
+)
+_LOCAL = (
+    "declared local by the energy manager (PV surplus, house load, battery): this home's "
+    "own load and generation, random by nature"
+)
+_PRICE = (
+    "a tariff or price signal: every follower of the same tariff moves at the same moment, "
+    "the case the delay exists for"
+)
 _RANDOMISED = (
     "the source already applied an equivalent random delay (a CSMS configured as "
     "randomising): regulation 11 asks for no second one"
@@ -299,8 +314,9 @@ _S = LimitSource
 _T = Trigger
 _D = Direction
 
-# The policy, as data. A cause matches the row of its key and, for a limit
-# flagged randomised, the RANDOMISED row too; it is delayed only if every row it
+# The policy, as data. A cause matches the row of its key, the row of the cause
+# its source declared (LOCAL, PRICE), and, for a limit flagged randomised, the
+# RANDOMISED row too; it is delayed only if every row it
 # matches says DELAY. ``always`` keeps NO_DELAY where no policy may hold a
 # value: DSR (regulation 11), safety and protective decreases (regulation 8),
 # and an EV's own pause, which does not change the offer.
@@ -335,10 +351,18 @@ POLICY_TABLE: Final[Mapping[tuple[CauseKey, Direction], Rule]] = MappingProxyTyp
         (_S.OWNER, _D.STOP): Rule(NO_DELAY, DELAY, _OWNER),
         (_S.OWNER, _D.INCREASE): Rule(NO_DELAY, DELAY, _OWNER),
         (_S.OWNER, _D.DECREASE): Rule(NO_DELAY, DELAY, _OWNER),
-        (_S.EMS, _D.START): Rule(NO_DELAY, DELAY, _EMS),
-        (_S.EMS, _D.STOP): Rule(NO_DELAY, DELAY, _EMS),
-        (_S.EMS, _D.INCREASE): Rule(NO_DELAY, DELAY, _EMS),
-        (_S.EMS, _D.DECREASE): Rule(NO_DELAY, DELAY, _EMS),
+        (_S.EMS, _D.START): Rule(DELAY, DELAY, _EMS),
+        (_S.EMS, _D.STOP): Rule(DELAY, DELAY, _EMS),
+        (_S.EMS, _D.INCREASE): Rule(DELAY, DELAY, _EMS),
+        (_S.EMS, _D.DECREASE): Rule(DELAY, DELAY, _EMS),
+        (_T.LOCAL, _D.START): Rule(NO_DELAY, DELAY, _LOCAL),
+        (_T.LOCAL, _D.STOP): Rule(NO_DELAY, DELAY, _LOCAL),
+        (_T.LOCAL, _D.INCREASE): Rule(NO_DELAY, DELAY, _LOCAL),
+        (_T.LOCAL, _D.DECREASE): Rule(NO_DELAY, DELAY, _LOCAL),
+        (_T.PRICE, _D.START): Rule(DELAY, DELAY, _PRICE),
+        (_T.PRICE, _D.STOP): Rule(DELAY, DELAY, _PRICE),
+        (_T.PRICE, _D.INCREASE): Rule(DELAY, DELAY, _PRICE),
+        (_T.PRICE, _D.DECREASE): Rule(DELAY, DELAY, _PRICE),
         (_T.RANDOMISED, _D.START): Rule(NO_DELAY, DELAY, _RANDOMISED),
         (_T.RANDOMISED, _D.STOP): Rule(NO_DELAY, DELAY, _RANDOMISED),
         (_T.RANDOMISED, _D.INCREASE): Rule(NO_DELAY, DELAY, _RANDOMISED),
@@ -354,6 +378,8 @@ POLICY_TABLE: Final[Mapping[tuple[CauseKey, Direction], Rule]] = MappingProxyTyp
 def matching_rules(cause: Cause, direction: Direction) -> tuple[Rule, ...]:
     """The rows of :data:`POLICY_TABLE` that ``cause`` matches for ``direction``."""
     keys: list[CauseKey] = [cause.key]
+    if cause.declared is not None:
+        keys.append(Trigger(cause.declared.value))
     if cause.randomised:
         keys.append(Trigger.RANDOMISED)
     rules: list[Rule] = []

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 
 import ukscp
 from ukscp.clock import LONDON
+from ukscp.limits.ems import EmsCause
 from ukscp.metering import Resolution
 from ukscp.ocpp.service import OcppService
 from ukscp.regulation.default_mode import FirstUseNotPending
@@ -77,7 +78,7 @@ class ChargerService(Protocol):
         """What the charger is doing now."""
         ...
 
-    def set_ems_limit(self, amps: float) -> LimitView:
+    def set_ems_limit(self, amps: float, cause: EmsCause | None) -> LimitView:
         """Set the local energy manager's limit; returns the arbitrated limit."""
         ...
 
@@ -227,7 +228,7 @@ def create_api(
     @api.post("/limits/ems", response_model=LimitView, tags=["limits"])
     async def set_ems_limit(body: EmsLimitRequest) -> LimitView:
         """Set the limit of a local energy manager."""
-        return charger.set_ems_limit(body.amps)
+        return charger.set_ems_limit(body.amps, body.cause)
 
     @api.delete("/limits/ems", response_model=LimitView, tags=["limits"])
     async def clear_ems_limit() -> LimitView:

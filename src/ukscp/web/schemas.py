@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from ukscp.limits.ems import EmsCause
 from ukscp.regulation.default_mode import MAX_OVERRIDE
 
 
@@ -321,11 +322,20 @@ class StatusView(Body):
 
 
 class EmsLimitRequest(Body):
-    """A limit from a local energy manager (e.g. PV surplus)."""
+    """A limit from a local energy manager, and why it sets it."""
 
     # strict: a JSON number only; true would be taken as 1 A and "7.5" as 7.5 A.
     amps: float = Field(
         ge=0, le=100, allow_inf_nan=False, strict=True, description="Amps per phase (a number)."
+    )
+    cause: EmsCause | None = Field(
+        None,
+        description=(
+            "Why: `local` (PV surplus, house load, battery: no randomised delay), `price` "
+            "(a tariff or price signal: delayed), `dsr` (a demand side response event: "
+            "never delayed), `randomised` (already randomised: no second delay). "
+            "None given: delayed, since the charger cannot know."
+        ),
     )
 
 
