@@ -5,8 +5,8 @@ Starts the real ``ukscp run --sim-plug`` process (as the e2e tests start it,
 the same data directory, the owner logged in with a bearer token), then times
 ``GET /api/v1/status`` and ``POST /api/v1/limits/ems`` ({"amps": 16, "cause": "local"})
 back to back on ONE kept-alive HTTPS connection: request sent -> whole answer read,
-``time.perf_counter`` in this process, after a warm-up. Repeats the run on a fresh data directory and reports
-p50/p99 per run and over all requests. Writes ``benchmarks/results/api.md`` unless
+``time.perf_counter`` in this process, after a warm-up. Repeats the run on a fresh data
+directory and reports p50/p99 per run and over all requests. Writes ``benchmarks/results/api.md`` unless
 ``--no-write``; ``--label`` names the code measured (e.g. "before", "after").
 
     .venv/bin/python benchmarks/api_latency.py [--runs 3] [--requests 500] [--label after]
@@ -157,8 +157,8 @@ set up on a first start, then started again on the same data directory, as in se
 logs the owner in with a bearer token, and times `GET /api/v1/status` and
 `POST /api/v1/limits/ems` (`{"amps": 16, "cause": "local"}`) alternately over ONE
 kept-alive HTTPS connection (httpx, TLS 1.3, the device's own certificate): from the
-request sent to the whole answer read, in the client. 50 warm-up pairs are not counted. Client and charger share the
-machine's 2 cores, on loopback.
+request sent to the whole answer read, in the client. 50 warm-up pairs are not counted.
+Client and charger share the machine's 2 cores, on loopback.
 
 "before" is the code in which the listening socket was made with
 `socket.socket(family, SOCK_STREAM)`: proto 0, inherited by every accepted socket, so
