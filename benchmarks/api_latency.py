@@ -6,8 +6,8 @@ the same data directory, the owner logged in with a bearer token), then times
 ``GET /api/v1/status`` and ``POST /api/v1/limits/ems`` ({"amps": 16, "cause": "local"})
 back to back on ONE kept-alive HTTPS connection: request sent -> whole answer read,
 ``time.perf_counter`` in this process, after a warm-up. Repeats the run on a fresh data
-directory and reports p50/p99 per run and over all requests. Writes ``benchmarks/results/api.md`` unless
-``--no-write``; ``--label`` names the code measured (e.g. "before", "after").
+directory and reports p50/p99 per run and over all requests. Writes
+``benchmarks/results/api.md`` unless ``--no-write``; ``--label`` names the code measured (e.g. "before", "after").
 
     .venv/bin/python benchmarks/api_latency.py [--runs 3] [--requests 500] [--label after]
 """
