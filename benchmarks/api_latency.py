@@ -7,7 +7,8 @@ the same data directory, the owner logged in with a bearer token), then times
 back to back on ONE kept-alive HTTPS connection: request sent -> whole answer read,
 ``time.perf_counter`` in this process, after a warm-up. Repeats the run on a fresh data
 directory and reports p50/p99 per run and over all requests. Writes
-``benchmarks/results/api.md`` unless ``--no-write``; ``--label`` names the code measured (e.g. "before", "after").
+``benchmarks/results/api.md`` unless ``--no-write``; ``--label`` names the code
+measured (e.g. "before", "after").
 
     .venv/bin/python benchmarks/api_latency.py [--runs 3] [--requests 500] [--label after]
 """
