@@ -355,7 +355,11 @@ def _ocpp_client(
             seclog=seclog,
             queue=queue,
             store=store,
-            options=Options201(allow_private_targets=private),
+            options=Options201(
+                allow_private_targets=private,
+                csms_randomises_delay=settings.ocpp.randomises_delay,
+                dsr_provider=settings.ocpp.dsr_provider,
+            ),
             smart_charging=smart_charging,
             firmware=firmware,
         )
@@ -367,7 +371,11 @@ def _ocpp_client(
         seclog=seclog,
         queue=queue,
         store=store,
-        options=Options16(allow_private_targets=private),
+        options=Options16(
+            allow_private_targets=private,
+            csms_randomises_delay=settings.ocpp.randomises_delay,
+            dsr_provider=settings.ocpp.dsr_provider,
+        ),
         smart_charging=smart_charging,
         firmware=firmware,
     )

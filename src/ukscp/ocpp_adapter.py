@@ -6,10 +6,11 @@ nothing of the application; this adapter, on the application side, is what
 the composition root builds from the parts it already has. How the CSMS's
 requests land on the charger:
 
-* RemoteStartTransaction (2.0.1: RequestStartTransaction) is the owner's own
-  request relayed by the CSMS (the supplier's app): a boost for the session,
-  which takes effect at once like any owner action (no randomised delay), and
-  lifts an earlier remote stop.
+* RemoteStartTransaction (2.0.1: RequestStartTransaction) charges for the
+  session whatever the hours (a boost) and lifts an earlier remote stop, as a
+  start caused by the CSMS: the randomised delay applies unless the CSMS
+  randomises itself or is a DSR provider, or cancels the delay (its user asked
+  to charge now: DataTransfer CancelRandomDelay).
 * RemoteStopTransaction (2.0.1: RequestStopTransaction) holds the current at
   0 A with the owner's authority, until the EV is unplugged or the CSMS starts
   charging again.
@@ -84,10 +85,10 @@ class AppChargerPort:
             session_id=status.session_id,
         )
 
-    def remote_start(self, id_tag: str) -> bool:
-        """Charge now, as the owner's boost does, for the session."""
-        self._arbiter.clear(REMOTE_STOP_SLOT)
-        self._default_mode.boost(None)
+    def remote_start(self, id_tag: str, cause: Limit) -> bool:
+        """Charge for the session whatever the hours, a start caused by ``cause``."""
+        self._arbiter.clear(REMOTE_STOP_SLOT, cause=cause)
+        self._default_mode.boost(None, cause=cause)
         return True
 
     def remote_stop(self) -> bool:

@@ -23,6 +23,7 @@ from tests.integration.test_ocpp16_support import (
     write_key,
 )
 from ukscp.clock import VirtualClock
+from ukscp.limits import LimitSource
 from ukscp.ocpp.blocks.settings.configuration16 import METER_VALUE_SAMPLE_INTERVAL
 
 
@@ -146,6 +147,9 @@ async def test_remote_start_before_plug_in_starts_the_transaction_with_the_remot
     answer = await csms.call(call.RemoteStartTransaction(id_tag="APP-1234", connector_id=1))
     assert answer.status == "Accepted"
     assert charger.port.remote_starts == ["APP-1234"]
+    # A start like any other from the CSMS: the randomised delay judges it as source ocpp.
+    [cause] = charger.port.remote_start_causes
+    assert (cause.source, cause.randomised) == (LimitSource.OCPP, False)
     charger.port.plug(charger.bus, charger.clock)
     await eventually(lambda: "StartTransaction" in csms.actions(), charger.clock)
     assert csms.of("StartTransaction")[0]["id_tag"] == "APP-1234"

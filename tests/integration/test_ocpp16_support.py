@@ -278,6 +278,7 @@ class FakePort:
     offered_a: float = 16.0
     session_id: str | None = None
     remote_starts: list[str] = field(default_factory=list)
+    remote_start_causes: list[Limit] = field(default_factory=list)
     remote_stops: int = 0
     resets: list[bool] = field(default_factory=list)
     delay_max_s: int = 600
@@ -302,8 +303,9 @@ class FakePort:
             session_id=self.session_id,
         )
 
-    def remote_start(self, id_tag: str) -> bool:
+    def remote_start(self, id_tag: str, cause: Limit) -> bool:
         self.remote_starts.append(id_tag)
+        self.remote_start_causes.append(cause)
         return True
 
     def remote_stop(self) -> bool:
@@ -651,6 +653,7 @@ def start_real_charger(
     sample_interval_s: int | None = None,
     smart_charging: bool = False,
     draw: Any = None,
+    options: ClientOptions = TEST_OPTIONS,
 ) -> RealCharger:
     """The whole charger with the 1.6 client (see :func:`run_real_charger`)."""
 
@@ -677,7 +680,7 @@ def start_real_charger(
             seclog=app.seclog,
             queue=MessageQueue(data / QUEUE_FILE),
             store=app.store,
-            options=TEST_OPTIONS,
+            options=options,
             smart_charging=smart,
         )
         if sample_interval_s is not None:

@@ -21,6 +21,7 @@ from tests.integration.test_ocpp201_support import (
     transport_config201,
 )
 from ukscp.clock import VirtualClock
+from ukscp.limits import LimitSource
 from ukscp.ocpp.blocks.settings.device_model201 import (
     ALIGNED_INTERVAL,
     HEARTBEAT_INTERVAL,
@@ -195,6 +196,7 @@ async def test_request_start_on_a_plugged_in_ev_starts_a_transaction_it_names(
     )
     assert (answer.status, answer.transaction_id) == ("Accepted", transaction_id)
     assert charger.port.remote_starts == ["APP-42"]
+    assert charger.port.remote_start_causes[0].source is LimitSource.OCPP
     await eventually(lambda: len(events(csms)) == 2, charger.clock)
     remote = events(csms)[1]
     assert remote["trigger_reason"] == "RemoteStart"

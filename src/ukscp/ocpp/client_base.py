@@ -41,7 +41,7 @@ from ukscp.ocpp.blocks.logs.upload import LogUploads
 from ukscp.ocpp.blocks.meter_values.sampling import Sampling
 from ukscp.ocpp.blocks.security.events import SecurityEvents
 from ukscp.ocpp.blocks.security.keys import SecurityKeys
-from ukscp.ocpp.blocks.transactions.core import TransactionsContext
+from ukscp.ocpp.blocks.transactions.core import TransactionsContext, remote_start_cause
 from ukscp.ocpp.blocks.transactions.stored import StoredTransaction, TransactionRecord
 from ukscp.ocpp.blocks.trigger.core import Triggers
 from ukscp.ocpp.link import CsmsLink
@@ -75,6 +75,10 @@ class CommonOptions:
     allow_plain_http_upload: bool | None = None  # None: where the transport allows ws://
     # ocpp.allow_private_targets: uploads to loopback, link-local and private addresses.
     allow_private_targets: bool = False
+    # ocpp.randomises_delay / ocpp.dsr_provider: what the randomised delay makes of this
+    # CSMS's remote starts (its charging profiles are the smart-charging keeper's).
+    csms_randomises_delay: bool = False
+    dsr_provider: bool = False
 
 
 TxT = TypeVar("TxT", bound=TransactionRecord)
@@ -340,7 +344,11 @@ class OcppClientBase(Generic[TxT, SmartT]):
 
     def _transactions_context(self) -> TransactionsContext:
         """What the version's transactions block may use of this client."""
+        options = self._options
         return TransactionsContext(
+            remote_start_cause=remote_start_cause(
+                randomised=options.csms_randomises_delay, dsr=options.dsr_provider
+            ),
             port=self._port,
             clock=self._clock,
             queue=self._queue,

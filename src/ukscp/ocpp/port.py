@@ -43,11 +43,13 @@ class ChargerPort(Protocol):
         """State, offer and meter readings now."""
         ...
 
-    def remote_start(self, id_tag: str) -> bool:
+    def remote_start(self, id_tag: str, cause: Limit) -> bool:
         """The CSMS asks to start charging for ``id_tag``; True if the charger accepts.
 
-        Treated as the owner's own authorisation (the CSMS relays the owner's
-        request): it overrides the charging hours, as the owner's boost does.
+        It overrides the charging hours, as the owner's boost does, but as a
+        start like any other: ``cause`` (source ``ocpp``, or ``dsr`` for a DSR
+        provider; flagged randomised for a CSMS that randomises) is what the
+        randomised delay judges, so a back end cannot start a fleet at once.
         """
         ...
 

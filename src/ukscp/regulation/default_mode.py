@@ -459,26 +459,27 @@ class DefaultMode:
         """The owner goes back to the default off-peak hours."""
         return self.apply_schedule(Schedule.default())
 
-    def boost(self, until: datetime | timedelta | None = None) -> DefaultModeStatus:
+    def boost(
+        self, until: datetime | timedelta | None = None, *, cause: Limit | None = None
+    ) -> DefaultModeStatus:
         """Charge now regardless of the hours, until ``until`` or the session ends.
 
         ``until`` is an aware time in the future, a positive duration from now,
         or ``None`` for "until the current session ends". A new boost replaces
-        a running one.
+        a running one. ``cause`` is who asked when it is not the owner (a CSMS's
+        remote start: its source and flags are what the randomised delay judges).
         """
         now = self._clock.now()
         end = _end_time(until, now, what="boost")
         boost = Override(started_at=now, until=end)
         self._store.set(_KEY_BOOST, boost.to_json())
         self._boost = boost
+        by = cause or Limit(0.0, LimitSource.OWNER, "owner boost: charge now")
         self._bus.publish(
-            BoostStarted(at=now, source="owner", until=end, until_session_end=end is None)
+            BoostStarted(at=now, source=by.source.value, until=end, until_session_end=end is None)
         )
-        self._sync(
-            LimitSource.OWNER,
-            blocked="owner boost",  # unreachable: a boost allows charging
-            allowed="owner boost: charge now",
-        )
+        if self.charging_allowed() and SLOT in self._arbiter.active():
+            self._arbiter.clear(SLOT, cause=by)
         self._wake()
         return self.status()
 

@@ -32,7 +32,7 @@
     ocpp: 'your energy supplier or operator (back end)',
     default_mode: 'your charging hours',
     owner: 'you (boost or charging hours)',
-    ems: 'your home energy manager',
+    ems: 'your home energy manager (a price or tariff change, or it did not say why)',
     dsr: 'a demand side response event',
     safety: 'a safety stop'
   };
@@ -42,10 +42,10 @@
     restoration: 'power came back after a power cut',
     plug_in: 'the vehicle was plugged in',
     ev_pause: 'the vehicle paused or resumed',
-    ocpp: 'a schedule from your energy supplier or operator',
+    ocpp: 'your energy supplier or charging operator (a schedule, or a start from their app)',
     default_mode: 'your charging hours started or ended',
     owner: 'a change you made',
-    ems: 'your home energy manager',
+    ems: 'your home energy manager (a price or tariff change, or it did not say why)',
     supply: 'a change of the supply limit',
     hardware: 'a change of the charger’s rating',
     dsr: 'a demand side response event',

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from ukscp.clock import Clock
+from ukscp.limits.limit import Limit, LimitSource
 from ukscp.ocpp.blocks.availability.core import Availability
 from ukscp.ocpp.blocks.transactions.stored import StoredTransaction
 from ukscp.ocpp.port import ChargerPort
@@ -45,6 +46,20 @@ class TransactionsContext:
     """Connected and registered now."""
     call: Callable[[Any], Awaitable[Any]]
     """Send a request to the CSMS now and return its answer (CsmsRefused, TimeoutError)."""
+    remote_start_cause: Limit
+    """What a remote start of this CSMS is to the randomised delay (see
+    :func:`remote_start_cause`)."""
+
+
+def remote_start_cause(*, randomised: bool, dsr: bool) -> Limit:
+    """A CSMS's remote start as the randomised delay judges it (regulation 11).
+
+    A start like any other from the CSMS (source ``ocpp``: delayed), but never
+    for a DSR provider (``dsr``), and no second delay after a CSMS that
+    randomises its own changes (``randomised``).
+    """
+    source = LimitSource.DSR if dsr else LimitSource.OCPP
+    return Limit(0.0, source, "remote start by the CSMS", randomised=randomised)
 
 
 def stale_end_reason(state: StoredTransaction[Any]) -> str | None:

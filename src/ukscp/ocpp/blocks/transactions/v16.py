@@ -168,9 +168,9 @@ class Transactions16:
     ) -> str:
         """Start charging for ``id_tag``: at once if the EV is plugged in, else at plug-in.
 
-        Treated as the owner's own authorisation (the CSMS relays the owner's
-        request): with a transaction already open (the owner's, begun at
-        plug-in) it still starts charging, within that transaction.
+        With a transaction already open (the owner's, begun at plug-in) it still
+        starts charging, within that transaction. The start is the CSMS's: the
+        randomised delay judges it as the context's ``remote_start_cause``.
         """
         context = self._context
         if connector_id not in (None, CONNECTOR_ID) or not context.availability.operative:
@@ -181,7 +181,7 @@ class Transactions16:
             and not self._smart.accept_remote_start_profile(charging_profile)
         ):
             return "Rejected"
-        if not context.port.remote_start(id_tag):
+        if not context.port.remote_start(id_tag, context.remote_start_cause):
             return "Rejected"
         if self._state.current is not None:
             return "Accepted"

@@ -231,7 +231,7 @@ class Transactions201:
             self._smart is None or not self._smart.accept_remote_start_profile(profile)
         ):
             return "Rejected", None
-        if not context.port.remote_start(token.value):
+        if not context.port.remote_start(token.value, context.remote_start_cause):
             return "Rejected", None
         current = self._state.current
         if current is not None:
