@@ -95,6 +95,7 @@ class App:
     gate: RandomDelayGate
     default_mode: DefaultMode
     dsr: DsrLimits
+    port: AppChargerPort  # what the OCPP client drives
     metering: MeteringStore
     sampler: MeterSampler
     integrity: IntegrityMonitor
@@ -470,7 +471,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
     default_mode = DefaultMode(
         clock, arbiter, store, bus, settings.provisioning.sold_with_dsr_agreement
     )
-    dsr = DsrLimits(arbiter, default_mode, bus)
+    dsr = DsrLimits(arbiter, default_mode, bus, clock)
     integrity = IntegrityMonitor(
         clock,
         arbiter,
@@ -505,6 +506,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         gate=gate,
         arbiter=arbiter,
         default_mode=default_mode,
+        dsr=dsr,
         bus=bus,
         reset=lambda hard: reset_requested.set(),
     )
@@ -548,6 +550,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
             accounts=accounts,
             compacted=[data_dir / name for name in (SETTINGS_FILE, ACCOUNTS_FILE, QUEUE_FILE)],
         ),
+        dsr=dsr,
         read_meter=sampler.read,
     )
     passwords = PasswordWorker()
@@ -563,6 +566,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         gate=gate,
         default_mode=default_mode,
         dsr=dsr,
+        port=port,
         metering=metering,
         sampler=sampler,
         integrity=integrity,

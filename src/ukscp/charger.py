@@ -13,7 +13,7 @@ from ukscp.firmware.install import FirmwareInstaller
 from ukscp.firmware.updates import UpdateChecker
 from ukscp.hardware.protocols import EnergyMeter, Meter
 from ukscp.hardware.sim import SimBoard, SimEV
-from ukscp.limits import Arbiter, ArbitratedLimit
+from ukscp.limits import Arbiter, ArbitratedLimit, LimitSource
 from ukscp.limits.ems import EmsCause, ems_limit
 from ukscp.metering import (
     EARLIEST_QUERY_TIME,
@@ -25,6 +25,7 @@ from ukscp.metering import (
 from ukscp.personal_data import PersonalData
 from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import RandomDelayGate
+from ukscp.regulation.dsr import DsrLimits
 from ukscp.regulation.schedule import schedule_from_json, windows_from_json
 from ukscp.security.integrity_monitor import IntegrityMonitor
 from ukscp.security.secure_boot import secure_boot_state
@@ -32,6 +33,8 @@ from ukscp.security.tamper import TamperGuard
 from ukscp.settings_store import SettingsStore
 from ukscp.web.schemas import (
     DeletedView,
+    DsrEventView,
+    DsrView,
     FirmwareView,
     HistoryRowView,
     HistoryView,
@@ -74,6 +77,10 @@ def _override_end(until: datetime | None, duration_s: int | None) -> datetime | 
 def limit_view(limit: ArbitratedLimit) -> LimitView:
     """The API's view of an arbitrated limit."""
     return LimitView(amps=limit.amps, phases=limit.phases, source=limit.source, reason=limit.reason)
+
+
+EMS_DSR_EVENT = "ems"
+"""The DSR event a local energy manager relays (one at a time: its limit)."""
 
 
 class SimulatedEv:
@@ -147,6 +154,7 @@ class Charger:
         firmware: FirmwareInstaller | None = None,
         *,
         personal_data: PersonalData,
+        dsr: DsrLimits,
         read_meter: Callable[[], Sample | None] | None = None,
     ) -> None:
         self._clock = clock
@@ -162,6 +170,7 @@ class Charger:
         self._sim = sim
         self._firmware = firmware
         self._personal_data = personal_data
+        self._dsr = dsr
         # A reading taken for each history query, so it shows what was measured up to
         # the moment of the request (None: the latest sample is as far as it goes).
         self._read_meter = read_meter
@@ -231,6 +240,34 @@ class Charger:
         """The owner overrides DSR events: until a time, for a duration, or the session."""
         self._default_mode.override_dsr(_override_end(until, duration_s))
         return self.schedule()
+
+    def opt_out_of_dsr_event(self, event_id: str) -> ScheduleView:
+        """The owner opts out of one DSR event in force (UnknownEvent if none has that id)."""
+        self._dsr.opt_out(event_id)
+        return self.schedule()
+
+    def dsr(self) -> DsrView:
+        """The DSR events known, in force first, and the owner's override of them all."""
+        override = self._default_mode.status().dsr_override
+        return DsrView(
+            override_until=None if override is None else override.until,
+            override_until_session_end=override is not None and override.until_session_end,
+            overridden=self._default_mode.dsr_overridden(),
+            events=[
+                DsrEventView(
+                    id=event.event_id,
+                    source=event.channel,
+                    amps=event.amps,
+                    reason=event.reason,
+                    started_at=event.started_at,
+                    until=event.until,
+                    ended_at=event.ended_at,
+                    active=event.active,
+                    opted_out=event.opted_out,
+                )
+                for event in self._dsr.known_events()
+            ],
+        )
 
     def cancel_dsr_override(self) -> ScheduleView:
         """End the owner's DSR override."""
@@ -370,9 +407,20 @@ class Charger:
         return self.random_delay()
 
     def set_ems_limit(self, amps: float, cause: EmsCause | None = None) -> LimitView:
-        """Set the local energy manager's limit, with the cause it declares (none: delayed)."""
-        return limit_view(self._arbiter.set(EMS_SLOT, ems_limit(amps, cause)))
+        """Set the local energy manager's limit, with the cause it declares (none: delayed).
+
+        A ``dsr`` limit is a DSR event of the energy manager's (the owner sees it and may
+        opt out of it, as of any DSR event); another cause ends that event.
+        """
+        limit = ems_limit(amps, cause)
+        if limit.source is LimitSource.DSR:
+            self._arbiter.clear(EMS_SLOT)
+            self._dsr.start_event(EMS_DSR_EVENT, amps, limit.reason, channel="ems")
+            return limit_view(self._arbiter.current)
+        self._dsr.end_event(EMS_DSR_EVENT)
+        return limit_view(self._arbiter.set(EMS_SLOT, limit))
 
     def clear_ems_limit(self) -> LimitView:
-        """Remove the local energy manager's limit."""
+        """Remove the local energy manager's limit (and its DSR event, if it relayed one)."""
+        self._dsr.end_event(EMS_DSR_EVENT)
         return limit_view(self._arbiter.clear(EMS_SLOT))

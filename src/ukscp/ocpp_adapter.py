@@ -34,6 +34,7 @@ from ukscp.limits import Arbiter, Limit, LimitSource
 from ukscp.ocpp.port import ChargerSnapshot
 from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import RandomDelayGate
+from ukscp.regulation.dsr import DsrLimits
 
 OCPP_SLOT = "ocpp"
 REMOTE_STOP_SLOT = "ocpp_remote_stop"
@@ -52,6 +53,7 @@ class AppChargerPort:
         gate: RandomDelayGate,
         arbiter: Arbiter,
         default_mode: DefaultMode,
+        dsr: DsrLimits,
         bus: EventBus,
         reset: Callable[[bool], None],
     ) -> None:
@@ -61,6 +63,8 @@ class AppChargerPort:
         self._gate = gate
         self._arbiter = arbiter
         self._default_mode = default_mode
+        self._dsr = dsr
+        self._csms_dsr_event: str | None = None  # the DSR event of this CSMS's profiles
         self._reset = reset
         # A remote stop holds for the session: the next plug-in charges again.
         bus.subscribe(SessionEnded, self._session_ended)
@@ -167,7 +171,23 @@ class AppChargerPort:
             )
 
     def set_ocpp_limit(self, limit: Limit | None) -> None:
-        """The limit of the CSMS's charging profiles, or None to lift it."""
+        """The limit of the CSMS's charging profiles, or None to lift it.
+
+        A DSR provider's limit (source ``dsr``) is a DSR event, one per profile (its
+        reason names it), so the owner sees it and may opt out of it as of any
+        other; the event ends when the CSMS's limit goes or stops being DSR.
+        """
+        if limit is not None and limit.source is LimitSource.DSR:
+            event_id = f"ocpp: {limit.reason}"
+            if self._csms_dsr_event not in (None, event_id):
+                self._dsr.end_event(self._csms_dsr_event)
+            self._csms_dsr_event = event_id
+            self._arbiter.clear(OCPP_SLOT)
+            self._dsr.start_event(event_id, limit.amps, limit.reason, channel="ocpp")
+            return
+        if self._csms_dsr_event is not None:
+            self._dsr.end_event(self._csms_dsr_event)
+            self._csms_dsr_event = None
         if limit is None:
             self._arbiter.clear(OCPP_SLOT)
         else:

@@ -630,6 +630,7 @@ def run_real_charger(
         gate=app.gate,
         arbiter=app.arbiter,
         default_mode=app.default_mode,
+        dsr=app.dsr,
         bus=app.bus,
         reset=resets.append,
     )

@@ -12,12 +12,13 @@ from types import MappingProxyType
 from typing import Any
 
 from ukscp.events import ChargerStarted, Event, EventBus, PersonalDataDeleted
-from ukscp.regulation.default_mode import FirstUseChoice, ScheduleChanged
+from ukscp.regulation.default_mode import DsrOverrideStarted, FirstUseChoice, ScheduleChanged
 from ukscp.regulation.delay_gate import (
     RandomDelayCancelled,
     RandomDelayEnabledChanged,
     RandomDelayMaxDurationChanged,
 )
+from ukscp.regulation.dsr import DsrOptedOut
 from ukscp.security.seclog import SecurityEventType, SecurityLog
 
 T = SecurityEventType
@@ -46,6 +47,15 @@ AUDITED: Mapping[type[Any], tuple[SecurityEventType, Callable[[Any], str]]] = Ma
                 f"random delay of {e.duration_s} s ({e.cause}) cancelled by {e.source} "
                 f"after {e.elapsed_s:.0f} s"
             ),
+        ),
+        DsrOptedOut: (
+            T.DSR_OPTED_OUT,
+            lambda e: f"owner opted out of DSR event {e.event_id} ({e.channel}, {e.amps:g} A)",
+        ),
+        DsrOverrideStarted: (
+            T.DSR_OVERRIDDEN,
+            lambda e: "owner overrides every DSR event "
+            + ("until the session ends" if e.until is None else f"until {e.until.isoformat()}"),
         ),
         ScheduleChanged: (T.SCHEDULE_CHANGED, _describe),
         FirstUseChoice: (T.SCHEDULE_CHANGED, _describe),

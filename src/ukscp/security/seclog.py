@@ -113,6 +113,8 @@ class SecurityEventType(Enum):
     RANDOM_DELAY_MAX_DURATION_CHANGED = ("RandomDelayMaxDurationChanged", False)
     RANDOM_DELAY_ENABLED_CHANGED = ("RandomDelayEnabledChanged", False)
     RANDOM_DELAY_CANCELLED = ("RandomDelayCancelled", False)
+    DSR_OPTED_OUT = ("DsrOptedOut", False)
+    DSR_OVERRIDDEN = ("DsrOverridden", False)
     SCHEDULE_CHANGED = ("ScheduleChanged", False)
     PERSONAL_DATA_DELETED = ("PersonalDataDeleted", False)
     # Lowering the protection of the charger is critical: the CSMS should know.

@@ -23,6 +23,7 @@ from ukscp.limits.ems import EmsCause
 from ukscp.metering import Resolution
 from ukscp.ocpp.service import OcppService
 from ukscp.regulation.default_mode import FirstUseNotPending
+from ukscp.regulation.dsr import UnknownEvent
 from ukscp.security.credentials import SetupCodeFile
 from ukscp.security.seclog import SecurityLog
 from ukscp.security.tamper import TamperNotCleared
@@ -33,6 +34,8 @@ from ukscp.web.errors import ApiError, install_error_handlers
 from ukscp.web.pages import STATIC_DIR, not_found_handler, pages_router
 from ukscp.web.schemas import (
     DeletedView,
+    DsrOverrideBody,
+    DsrView,
     EmsLimitRequest,
     FirstUseBody,
     HistoryView,
@@ -128,6 +131,14 @@ class ChargerService(Protocol):
 
     def override_dsr(self, until: datetime | None, duration_s: int | None) -> ScheduleView:
         """Override DSR events."""
+        ...
+
+    def dsr(self) -> DsrView:
+        """The DSR events known, in force first, and the owner's override of them all."""
+        ...
+
+    def opt_out_of_dsr_event(self, event_id: str) -> ScheduleView:
+        """The owner opts out of one DSR event in force (UnknownEvent if none has that id)."""
         ...
 
     def cancel_dsr_override(self) -> ScheduleView:
@@ -290,10 +301,21 @@ def create_api(
         """End the boost: the charging hours apply again."""
         return charger.cancel_boost()
 
+    @api.get("/dsr", response_model=DsrView, tags=["charging hours"])
+    async def dsr() -> DsrView:
+        """The DSR events known (from every channel), in force first, and the owner's choice."""
+        return charger.dsr()
+
     @api.post("/dsr/override", response_model=ScheduleView, tags=["charging hours"])
-    async def override_dsr(body: OverrideBody | None = None) -> ScheduleView:
-        """The owner overrides demand side response: until a time, a while, or the session."""
-        body = body or OverrideBody()
+    async def override_dsr(body: DsrOverrideBody | None = None) -> ScheduleView:
+        """The owner overrides demand side response (regulation 10), never delayed: one event
+        (``event_id``, until it ends), or every event until a time, a while, or the session."""
+        body = body or DsrOverrideBody()
+        if body.event_id is not None:
+            try:
+                return charger.opt_out_of_dsr_event(body.event_id)
+            except UnknownEvent as exc:
+                raise ApiError(404, str(exc)) from None
         with _refused_in_words():
             return charger.override_dsr(body.until, body.duration_s)
 

@@ -138,6 +138,52 @@ class OverrideBody(Body):
         return self
 
 
+class DsrOverrideBody(OverrideBody):
+    """The owner's DSR override: one event (``event_id``), or every event for a while."""
+
+    event_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description=(
+            "Opt out of this one event in force (its limit goes at once and the choice ends "
+            "with the event); none: override every DSR event until, for, or this session."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _event_or_time(self) -> DsrOverrideBody:
+        if self.event_id is not None and (self.until is not None or self.duration_s is not None):
+            raise ValueError("an opt-out of one event lasts as long as the event: no until")
+        return self
+
+
+class DsrEventView(Body):
+    """A demand side response event the charger knows of, and the owner's choice."""
+
+    id: str
+    source: str = Field(description="Its channel: ocpp (a DSR-provider CSMS), openadr, ems.")
+    amps: float = Field(description="The most it allows per phase.")
+    reason: str
+    started_at: datetime | None
+    until: datetime | None = Field(description="Its announced end, where the channel says.")
+    ended_at: datetime | None
+    active: bool
+    opted_out: bool = Field(description="The owner opted out of it (regulation 10).")
+
+
+class DsrView(Body):
+    """The DSR events known, in force first, and the owner's override of them all."""
+
+    override_until: datetime | None = Field(
+        description="The owner's override of every event runs until then (null: none, or "
+        "until the session ends: see override_until_session_end)."
+    )
+    override_until_session_end: bool
+    overridden: bool = Field(description="Every DSR event is overridden now.")
+    events: list[DsrEventView]
+
+
 class HistoryRowView(Body):
     """Energy and power in one bucket of the meter history."""
 
