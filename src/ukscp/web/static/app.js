@@ -53,6 +53,12 @@
     randomised: 'a change already randomised by its source'
   };
 
+  var DSR_CHANNEL_WORDS = {
+    ocpp: 'Your energy supplier or charging operator',
+    openadr: 'A grid demand response programme (OpenADR)',
+    ems: 'Your home energy manager, for a demand response event'
+  };
+
   var MODE_WORDS = {
     default: 'Default off-peak hours',
     custom: 'Your own hours',
@@ -909,7 +915,7 @@
     function refresh() {
       clearTimeout(timer);
       var seq = ++refreshSeq;
-      var reads = [api('GET', '/status'), api('GET', '/schedule')];
+      var reads = [api('GET', '/status'), api('GET', '/schedule'), api('GET', '/dsr').catch(function () { return null; })];
       var now = performance.now();
       var readSoftware = now - softwareReadAt >= SOFTWARE_EVERY_MS;
       // The software's state is secondary here: a failed read of it never hides the status.
@@ -923,12 +929,13 @@
         if (seq <= shownSeq) return;
         shownSeq = seq;
         show(all[0], all[1]);
-        if (readSoftware && all[2] && all[3]) {
-          software = [all[2], all[3]];
+        if (all[2]) showDsr(all[2]);
+        if (readSoftware && all[3] && all[4]) {
+          software = [all[3], all[4]];
           softwareReadAt = now;
         }
         if (software) showSoftware(all[0], software[0], software[1]);
-        if (readSoftware && all[4]) showStorage(all[4]);
+        if (readSoftware && all[5]) showStorage(all[5]);
         updated.textContent = 'Updated ' + timeFmt.format(new Date()) + '.';
         updated.classList.remove('stale');
       }, function (err) {
@@ -939,6 +946,39 @@
         clearTimeout(timer);
         timer = setTimeout(refresh, POLL_MS);
       });
+    }
+
+    // The DSR events in force: who asked, the limit, until when, and an opt-out each.
+    function showDsr(dsr) {
+      var active = dsr.events.filter(function (event) { return event.active; });
+      bound('dsr-card').hidden = active.length === 0;
+      var list = bound('dsr-events');
+      var shown = active.map(function (event) { return event.id + (event.opted_out ? '/out' : '') + event.amps; });
+      if (list.dataset.shown === shown.join('|') + dsr.overridden) return;  // unchanged: keep focus
+      list.dataset.shown = shown.join('|') + dsr.overridden;
+      list.replaceChildren.apply(list, active.map(function (event) {
+        var item = document.createElement('li');
+        var who = DSR_CHANNEL_WORDS[event.source] || 'A demand side response provider';
+        var until = event.until ? ' until ' + fmtWhen(event.until) : ' until the event ends';
+        var text = document.createElement('p');
+        text.textContent = event.opted_out || dsr.overridden
+          ? who + ' asked to limit charging to ' + fmtAmps(event.amps) + until + '. You opted out: it does not apply.'
+          : who + ' limits charging to ' + fmtAmps(event.amps) + until + '.';
+        item.appendChild(text);
+        if (!event.opted_out && !dsr.overridden) {
+          var button = document.createElement('button');
+          button.type = 'button';
+          button.className = 'secondary';
+          button.dataset.busy = 'Opting out…';
+          button.textContent = 'Opt out of this event';
+          button.addEventListener('click', function () {
+            act(button, 'dsr', function () { return api('POST', '/dsr/override', { event_id: event.id }); },
+              'Opted out: charging is no longer limited by this event.').then(refresh);
+          });
+          item.appendChild(button);
+        }
+        return item;
+      }));
     }
 
     function wire(name, msgName, method, path, words) {
