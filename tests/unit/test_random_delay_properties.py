@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from ukscp.limits import Limit, LimitSource
+from ukscp.limits.limit import DeclaredCause
 from ukscp.regulation.random_delay import (
     MAX_DURATION_LIMIT_S,
     Cancel,
@@ -107,6 +108,31 @@ def test_dsr_and_safety_changes_pass_at_once_with_no_delay_running(
     assert out.offer == new
 
 
+@given(
+    source=st.sampled_from([S.DSR, S.OWNER]),
+    declared=st.sampled_from([None, *DeclaredCause]),
+    randomised=st.booleans(),
+    asks=st.one_of(st.none(), st.integers(min_value=0, max_value=MAX_DURATION_LIMIT_S)),
+    cleared=st.booleans(),
+    old=offers,
+    new=offers,
+)
+def test_no_dsr_or_owner_change_is_ever_delayed_whatever_the_channel_says(
+    source, declared, randomised, asks, cleared, old, new
+):
+    """Policy by_source: a DSR event (a DSR-provider CSMS, OpenADR, an energy manager's
+    dsr) or an owner action passes at once, whatever cause, flag or delay its channel
+    adds to the limit (regulation 11)."""
+    state = initial_state(old, settings=DelaySettings(policy=Policy.BY_SOURCE), ev_connected=True)
+    limit = Limit(
+        new.amps, source, randomised=randomised, random_delay_max_s=asks, declared=declared
+    )
+    request = LimitRequest(old, new, Cause.of_limit(limit, cleared=cleared), ev_connected=True)
+    state, out = step(state, request, 0.0, draw_from(7))
+    assert out.started is None
+    assert out.offer == new
+
+
 # --------------------------------------------------------------------------- the state machine
 
 
@@ -194,12 +220,14 @@ class DelayMachine(RuleBasedStateMachine):
         source=st.sampled_from(list(LimitSource)),
         new=offers,
         randomised=st.booleans(),
+        declared=st.sampled_from([None, *DeclaredCause]),
         cleared=st.booleans(),
         draw_value=draws,
     )
-    def limit_change(self, source, new, randomised, cleared, draw_value):
+    def limit_change(self, source, new, randomised, declared, cleared, draw_value):
         new = Offer(new.amps, new.phases, source.value)
-        cause = Cause.of_limit(Limit(new.amps, source, randomised=randomised), cleared=cleared)
+        limit = Limit(new.amps, source, randomised=randomised, declared=declared)
+        cause = Cause.of_limit(limit, cleared=cleared)
         held_before = self.state.delay.held if self.state.delay else None
         request = LimitRequest(self.state.requested, new, cause, ev_connected=self.ev)
         out = self.apply(request, draw_value)
