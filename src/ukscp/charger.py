@@ -14,7 +14,7 @@ from ukscp.firmware.updates import UpdateChecker
 from ukscp.hardware.protocols import EnergyMeter, Meter
 from ukscp.hardware.sim import SimBoard, SimEV
 from ukscp.limits import Arbiter, ArbitratedLimit, LimitSource
-from ukscp.limits.ems import EmsCause, ems_limit
+from ukscp.limits.ems import EMS_SLOT, EmsCause, ems_limit
 from ukscp.metering import (
     EARLIEST_QUERY_TIME,
     MeteringStore,
@@ -66,7 +66,6 @@ MAX_SPAN: dict[str, timedelta] = {
     "1d": timedelta(days=800),
 }
 
-EMS_SLOT = "ems"
 OWNER = "owner"  # the source of actions taken on the local page or API
 
 

@@ -31,6 +31,7 @@ from ukscp.events import EventBus, SessionEnded
 from ukscp.evse.controller import EvseController
 from ukscp.hardware.protocols import EnergyMeter, Meter
 from ukscp.limits import Arbiter, Limit, LimitSource
+from ukscp.limits.ems import EMS_SLOT
 from ukscp.ocpp.port import ChargerSnapshot
 from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import RandomDelayGate
@@ -40,6 +41,9 @@ OCPP_SLOT = "ocpp"
 REMOTE_STOP_SLOT = "ocpp_remote_stop"
 AVAILABILITY_SLOT = "ocpp_availability"
 OCPP_SOURCE = "ocpp"
+# A DSR event's channel -> OCPP 2.0.1 chargingLimitSource; the CSMS's own (ocpp) is not
+# an external limit.
+EXTERNAL_SOURCE_BY_CHANNEL = {"ems": "EMS", "openadr": "SO", "other": "Other"}
 
 
 class AppChargerPort:
@@ -169,6 +173,28 @@ class AppChargerPort:
                     "taken out of service by the CSMS (ChangeAvailability Inoperative)",
                 ),
             )
+
+    def external_limits(self) -> dict[str, float]:
+        """The energy manager's limit and the DSR events of channels other than the CSMS,
+        as applied now (an event the owner opted out of, or overrides, is not)."""
+        found: dict[str, float] = {}
+
+        def add(source: str, amps: float) -> None:
+            found[source] = min(amps, found.get(source, amps))
+
+        ems = self._arbiter.active().get(EMS_SLOT)
+        if ems is not None:
+            add("EMS", ems.amps)
+        if not self._default_mode.dsr_overridden():
+            for event in self._dsr.active_events():
+                source = EXTERNAL_SOURCE_BY_CHANNEL.get(event.channel)
+                if source is not None and not event.opted_out:
+                    add(source, event.amps)
+        return found
+
+    def watch_limits(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` after any limit is set or cleared; returns what stops it."""
+        return self._arbiter.watch_slots(listener)
 
     def set_ocpp_limit(self, limit: Limit | None) -> None:
         """The limit of the CSMS's charging profiles, or None to lift it.

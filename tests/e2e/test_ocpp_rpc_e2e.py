@@ -393,6 +393,28 @@ def test_get_and_set_variables_answer_for_each_variable(
     assert charger.stop() == 0
 
 
+@ONLY_201
+def test_an_energy_managers_limit_is_notified_and_cleared_in_the_standards_shape(
+    version: Version, csms: NodeCsms, charger_factory: Factory, tmp_path: Path
+) -> None:
+    """K12/K13: NotifyChargingLimit (source EMS, its schedule) and ClearedChargingLimit,
+    each checked against the 2.0.1 schemas by strict mode."""
+    config = charger_config(tmp_path, csms.port, KEY, version)
+    charger = charger_factory("--config", str(config))
+    csms.wait_for(is_call("BootNotification"))
+    answer = charger.client.post("/api/v1/limits/ems", json={"amps": 9, "cause": "local"})
+    assert answer.status_code == 200
+    notified = csms.wait_for(is_call("NotifyChargingLimit"))["params"]
+    assert notified["chargingLimit"] == {"chargingLimitSource": "EMS"}
+    assert notified["evseId"] == 1
+    [schedule] = notified["chargingSchedule"]
+    assert schedule["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 9}]
+    assert charger.client.delete("/api/v1/limits/ems").status_code == 200
+    cleared = csms.wait_for(is_call("ClearedChargingLimit"))["params"]
+    assert cleared == {"chargingLimitSource": "EMS", "evseId": 1}
+    assert charger.stop() == 0
+
+
 @BOTH
 def test_critical_security_events_arrive_as_security_event_notifications(
     version: Version, csms: NodeCsms, charger_factory: Factory, tmp_path: Path

@@ -285,6 +285,8 @@ class FakePort:
     delay_enabled: bool = True
     delay_running: bool = False  # set by a test: a delay the CSMS may cancel
     delay_cancels: int = 0
+    external: dict[str, float] = field(default_factory=dict)
+    limit_watchers: list[Callable[[], None]] = field(default_factory=list)
     limits: list[Limit | None] = field(default_factory=list)
     operative: bool = True
 
@@ -335,6 +337,22 @@ class FakePort:
         self.delay_running = False
         self.delay_cancels += 1
         return True
+
+    def external_limits(self) -> dict[str, float]:
+        return dict(self.external)
+
+    def watch_limits(self, listener: Callable[[], None]) -> Callable[[], None]:
+        self.limit_watchers.append(listener)
+        return lambda: self.limit_watchers.remove(listener)
+
+    def set_external_limit(self, source: str, amps: float | None) -> None:
+        """An energy manager or a grid operator sets (None: lifts) its limit."""
+        if amps is None:
+            self.external.pop(source, None)
+        else:
+            self.external[source] = amps
+        for watcher in self.limit_watchers:
+            watcher()
 
     def set_ocpp_limit(self, limit: Limit | None) -> None:
         self.limits.append(limit)

@@ -310,3 +310,41 @@ async def test_lasting_profiles_survive_a_restart(
         assert limit is not None and limit.amps == 13
     finally:
         await again.stop()
+
+
+async def test_a_limit_set_outside_the_csms_is_notified_and_its_end_cleared(
+    charger: Charger, csms: CsmsServer
+) -> None:
+    """K12/K13: an energy manager's limit reaches the CSMS with its source, and its end."""
+    charger.port.set_external_limit("EMS", 8.0)
+    await wait_real(lambda: bool(csms.of("NotifyChargingLimit")), charger.clock)
+    [notified] = csms.of("NotifyChargingLimit")
+    assert notified["charging_limit"] == {"charging_limit_source": "EMS"}
+    assert notified["evse_id"] == 1
+    [schedule] = notified["charging_schedule"]
+    assert schedule["charging_rate_unit"] == "A"
+    assert schedule["charging_schedule_period"] == [{"start_period": 0, "limit": 8.0}]
+
+    charger.port.set_external_limit("EMS", 8.0)  # the same value again: nothing new
+    charger.port.set_external_limit("SO", 6.0)  # a grid operator's DSR event
+    await wait_real(lambda: len(csms.of("NotifyChargingLimit")) == 2, charger.clock)
+    assert csms.of("NotifyChargingLimit")[1]["charging_limit"] == {"charging_limit_source": "SO"}
+
+    charger.port.set_external_limit("EMS", None)
+    await wait_real(lambda: bool(csms.of("ClearedChargingLimit")), charger.clock)
+    assert csms.of("ClearedChargingLimit") == [{"charging_limit_source": "EMS", "evse_id": 1}]
+    assert len(csms.of("NotifyChargingLimit")) == 2
+
+
+async def test_the_composite_schedule_is_capped_by_the_limits_set_outside_the_csms(
+    charger: Charger, csms: CsmsServer
+) -> None:
+    """K08: ChargingStationExternalConstraints bind the composite where they are lower."""
+    assert await set_profile(csms, 0, profile(3, "ChargingStationMaxProfile", [(0, 20)])) == (
+        "Accepted"
+    )
+    assert await composite(csms, 600) == [(0, 20.0)]
+    charger.port.set_external_limit("EMS", 10.0)
+    assert await composite(csms, 600) == [(0, 10.0)]
+    charger.port.set_external_limit("EMS", 25.0)  # higher than the profile: does not bind
+    assert await composite(csms, 600) == [(0, 20.0)]

@@ -113,6 +113,16 @@ class CentralSystemCp201(RecordingCsms, OcppChargePoint201):
         self._record("FirmwareStatusNotification", payload)
         return call_result.FirmwareStatusNotification()
 
+    @on("NotifyChargingLimit")
+    def on_notify_charging_limit(self, **payload: Any) -> Any:
+        self._record("NotifyChargingLimit", payload)
+        return call_result.NotifyChargingLimit()
+
+    @on("ClearedChargingLimit")
+    def on_cleared_charging_limit(self, **payload: Any) -> Any:
+        self._record("ClearedChargingLimit", payload)
+        return call_result.ClearedChargingLimit()
+
 
 def csms201(**options: Any) -> CsmsServer:
     """A (not yet started) 2.0.1 central system."""

@@ -125,3 +125,17 @@ def test_clearing_on_someone_elses_behalf_reports_them_as_the_cause():
     assert changes[-1].cause.source is LimitSource.OWNER
     assert changes[-1].cleared
     assert arbiter.current.amps == 32
+
+
+def test_slot_watchers_hear_every_set_and_clear_binding_or_not_until_they_stop():
+    arbiter, changes = make_arbiter()
+    heard: list[int] = []
+    stop = arbiter.watch_slots(lambda: heard.append(len(arbiter.active())))
+    arbiter.set("ems", Limit(40, LimitSource.EMS))  # above the cap: the result does not move
+    assert changes == [] and len(heard) == 1
+    arbiter.clear("ems")
+    arbiter.clear("ems")  # nothing to clear: nothing heard
+    assert len(heard) == 2
+    stop()
+    arbiter.set("ems", Limit(10, LimitSource.EMS))
+    assert len(heard) == 2 and len(changes) == 1

@@ -86,6 +86,7 @@ class Arbiter:
         self._supply_phases = supply_phases
         self._current = arbitrate(self._limits.values(), supply_phases)
         self._listeners: list[Callable[[LimitChange], None]] = []
+        self._slot_watchers: list[Callable[[], None]] = []
 
     @property
     def current(self) -> ArbitratedLimit:
@@ -100,10 +101,22 @@ class Arbiter:
         """Call ``listener`` on every change of the arbitrated limit."""
         self._listeners.append(listener)
 
+    def watch_slots(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` after every limit set or cleared, binding or not.
+
+        For those that report the limits themselves (OCPP 2.0.1 tells its CSMS of
+        every limit set outside it, K12), where :meth:`subscribe` tells only of
+        changes of the result. Returns what stops the calls.
+        """
+        self._slot_watchers.append(listener)
+        return lambda: self._slot_watchers.remove(listener)
+
     def set(self, slot: str, limit: Limit) -> ArbitratedLimit:
         """Set or replace the limit in ``slot``."""
         self._limits[slot] = limit
-        return self._recompute(limit, cleared=False)
+        result = self._recompute(limit, cleared=False)
+        self._slots_changed()
+        return result
 
     def clear(self, slot: str, cause: Limit | None = None) -> ArbitratedLimit:
         """Remove the limit in ``slot``; caps cannot be removed.
@@ -117,7 +130,13 @@ class Arbiter:
         removed = self._limits.pop(slot, None)
         if removed is None:
             return self._current
-        return self._recompute(cause or removed, cleared=True)
+        result = self._recompute(cause or removed, cleared=True)
+        self._slots_changed()
+        return result
+
+    def _slots_changed(self) -> None:
+        for watcher in self._slot_watchers:
+            watcher()
 
     def _recompute(self, cause: Limit, *, cleared: bool) -> ArbitratedLimit:
         old = self._current

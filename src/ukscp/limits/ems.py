@@ -25,6 +25,8 @@ class EmsCause(StrEnum):
 
 
 ENERGY_MANAGER = "local energy manager"
+EMS_SLOT = "ems"
+"""The arbiter's slot of the energy manager's limit."""
 
 
 def ems_limit(amps: float, cause: EmsCause | None) -> Limit:

@@ -8,6 +8,7 @@ numbers, an id tag, a :class:`~ukscp.limits.limit.Limit`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -79,6 +80,17 @@ class ChargerPort(Protocol):
 
     def cancel_random_delay(self) -> bool:
         """End the running delay now on the CSMS's behalf; False when none is running."""
+        ...
+
+    def external_limits(self) -> Mapping[str, float]:
+        """The limits set outside the CSMS that apply now, by who set them, in OCPP 2.0.1's
+        words (chargingLimitSource ``EMS``, ``SO`` for a grid operator's DSR, ``Other``):
+        the lowest of each, amps per phase. The CSMS's own (its profiles) are not in it."""
+        ...
+
+    def watch_limits(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` after any limit is set or cleared (binding or not); returns
+        what stops the calls."""
         ...
 
     def set_ocpp_limit(self, limit: Limit | None) -> None:

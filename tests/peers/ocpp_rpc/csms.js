@@ -63,6 +63,8 @@ const answers = {
     ReportChargingProfiles: () => ({}),
     LogStatusNotification: () => ({}),
     FirmwareStatusNotification: () => ({}),
+    NotifyChargingLimit: () => ({}),
+    ClearedChargingLimit: () => ({}),
     DataTransfer: () => ({ status: 'UnknownVendorId' }),
   },
 };

@@ -217,8 +217,11 @@ class ProfileKeeper(Generic[T]):
 
     def most(self, unit: str) -> float:
         """The charger's own maximum in ``unit`` (``A`` or ``W``): the composite's "no limit"."""
-        most = self._max_current_a
-        return most * self._voltage_v * self._phases if unit == "W" else most
+        return self.in_unit(self._max_current_a, unit)
+
+    def in_unit(self, amps: float, unit: str) -> float:
+        """``amps`` per phase in ``unit`` (``A``, or ``W`` over the supply's phases)."""
+        return amps * self._voltage_v * self._phases if unit == "W" else amps
 
     # -- internals -----------------------------------------------------------------------
 

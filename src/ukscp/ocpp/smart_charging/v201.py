@@ -16,7 +16,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ukscp.ocpp.port import EVSE_ID
+from ukscp.ocpp.port import EVSE_ID, ChargerPort
+from ukscp.ocpp.queue import MessageQueue
 from ukscp.ocpp.routes import Call, Result, Route
 from ukscp.ocpp.smart_charging import (
     ChargingProfile,
@@ -85,6 +86,13 @@ class SmartCharging201(ProfileKeeper[TransactionInfo]):
         unit = unit or "A"
         composite = self.composite(connector_id=evse_id, duration_s=duration_s, unit=unit)
         schedule = composite_to_ocpp201(composite, evse_id=evse_id, no_limit=self.most(unit))
+        external = self._port.external_limits()
+        if external:
+            # ChargingStationExternalConstraints (K08): the limits set outside the CSMS
+            # cap the schedule where they bind.
+            cap = self.in_unit(min(external.values()), unit)
+            for period in schedule["chargingSchedulePeriod"]:
+                period["limit"] = min(float(period["limit"]), cap)
         return {"status": "Accepted", "schedule": schedule}
 
     def matching_profiles(
@@ -203,3 +211,52 @@ def routes(
         Route("GetCompositeSchedule", get_composite_schedule),
         Route("GetChargingProfiles", get_charging_profiles, report_charging_profiles),
     ]
+
+
+NOTIFY_CHARGING_LIMIT = "NotifyChargingLimit"
+CLEARED_CHARGING_LIMIT = "ClearedChargingLimit"
+
+
+class ExternalLimits201:
+    """K12/K13: each limit set outside the CSMS (an energy manager's, a grid operator's DSR)
+    is told to the CSMS (NotifyChargingLimit with its chargingLimitSource and a schedule
+    of its value), and its end (ClearedChargingLimit), through the persistent queue."""
+
+    def __init__(
+        self, port: ChargerPort, queue: MessageQueue, wake_sender: Callable[[], None]
+    ) -> None:
+        self._port = port
+        self._queue = queue
+        self._wake_sender = wake_sender
+        self._reported: dict[str, float] = {}
+
+    def changed(self) -> None:
+        """A limit was set or cleared: tell the CSMS what changed outside it."""
+        now = dict(self._port.external_limits())
+        queued = False
+        for source, amps in now.items():
+            if self._reported.get(source) != amps:
+                self._queue.put(NOTIFY_CHARGING_LIMIT, notify_charging_limit(source, amps))
+                queued = True
+        for source in self._reported.keys() - now.keys():
+            payload = {"charging_limit_source": source, "evse_id": EVSE_ID}
+            self._queue.put(CLEARED_CHARGING_LIMIT, payload)
+            queued = True
+        self._reported = now
+        if queued:
+            self._wake_sender()
+
+
+def notify_charging_limit(source: str, amps: float) -> dict[str, Any]:
+    """NotifyChargingLimitRequest's fields (snake_case) for ``amps`` set by ``source``."""
+    return {
+        "charging_limit": {"charging_limit_source": source},
+        "evse_id": EVSE_ID,
+        "charging_schedule": [
+            {
+                "id": 1,
+                "charging_rate_unit": "A",
+                "charging_schedule_period": [{"start_period": 0, "limit": amps}],
+            }
+        ],
+    }

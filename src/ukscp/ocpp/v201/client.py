@@ -63,7 +63,7 @@ from ukscp.ocpp.routes import Route, join
 from ukscp.ocpp.sender import QueueSender
 from ukscp.ocpp.session import BootInfo
 from ukscp.ocpp.smart_charging.caps import MAX_PROFILES
-from ukscp.ocpp.smart_charging.v201 import SmartCharging201
+from ukscp.ocpp.smart_charging.v201 import ExternalLimits201, SmartCharging201
 from ukscp.ocpp.smart_charging.v201 import routes as smart_charging_routes
 from ukscp.ocpp.transport import CsmsTransport
 from ukscp.ocpp.v201._lib import request, result
@@ -175,6 +175,10 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
             hard_kind=IMMEDIATE_201,
         )
         self._follow(bus)
+        # K12/K13: limits set outside the CSMS are told to it, those in force now first.
+        self._external = ExternalLimits201(port, queue, self._sender.wake)
+        self._subscriptions.append(port.watch_limits(self._external.changed))
+        self._external.changed()
         self._routes = join(
             self._shared_routes(result),
             smart_charging_routes(smart_charging, result, request, self._send_later),
