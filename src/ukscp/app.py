@@ -38,6 +38,9 @@ from ukscp.firmware.updates import UpdateChecker
 from ukscp.hardware.protocols import Board, TamperInput
 from ukscp.hardware.sim import SimBoard, SimEV, SimMeter
 from ukscp.history import EventHistory
+from ukscp.integrations.openadr.signals import Supply as OpenAdrSupply
+from ukscp.integrations.openadr.ven import OpenAdrVen
+from ukscp.integrations.openadr.ven import make_client as make_openadr_client
 from ukscp.limits import Arbiter, Limit, LimitSource
 from ukscp.limits.arbiter import LimitChange
 from ukscp.metering import METERING_FILE, MeteringStore, MeterSampler
@@ -111,6 +114,7 @@ class App:
     setup_codes: SetupCodeFile
     sim: SimulatedEv | None
     firmware: FirmwareInstaller | None = None
+    openadr: OpenAdrVen | None = None  # dsr.openadr.enabled
     passwords: PasswordWorker | None = None
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[str], None]) -> int:
@@ -145,6 +149,8 @@ class App:
             interval_h = self.settings.updates.check_interval_h
             periodic.append(asyncio.create_task(self.updates.run(interval_h), name="updates"))
         loops.append(asyncio.create_task(self.ocpp.run(), name="ocpp"))
+        if self.openadr is not None:
+            periodic.append(asyncio.create_task(self.openadr.run(), name="openadr"))
         server.start()
         on_ready(server.url)
         if self.firmware is not None:
@@ -223,16 +229,6 @@ class App:
         self.tamper.stop()
         self.gate.close()
         self.controller.stop()
-
-
-def _refuse_unbuilt_features(settings: Settings) -> None:
-    # Saying "enabled" must never silently do nothing.
-    unbuilt = {
-        "dsr.openadr.enabled": settings.dsr.openadr.enabled,
-    }
-    for key, enabled in unbuilt.items():
-        if enabled:
-            raise ConfigError(f"{key}: this feature is not available in ukscp {ukscp.__version__}")
 
 
 def _record_tightened(
@@ -382,12 +378,40 @@ def _ocpp_client(
     )
 
 
+def _openadr_ven(
+    settings: Settings, dsr: DsrLimits, clock: Clock, store: SettingsStore, board_max_a: float
+) -> OpenAdrVen | None:
+    """The OpenADR VEN, when ``dsr.openadr`` is enabled (the package loaded only then)."""
+    chosen = settings.dsr.openadr
+    if not chosen.enabled or chosen.vtn_url is None or chosen.ven_name is None:
+        return None
+    client, set_handler, handle_distribution = make_openadr_client(
+        ven_name=chosen.ven_name,
+        vtn_url=chosen.vtn_url,
+        cert_file=None if chosen.cert_file is None else str(chosen.cert_file),
+        key_file=None if chosen.key_file is None else str(chosen.key_file),
+    )
+    supply = settings.supply
+    return OpenAdrVen(
+        client=client,
+        on_event_handler=set_handler,
+        handle_distribution=handle_distribution,
+        dsr=dsr,
+        clock=clock,
+        store=store,
+        supply=OpenAdrSupply(
+            max_current_a=min(supply.max_current_a, board_max_a),
+            voltage_v=supply.voltage_v,
+            phases=supply.phases,
+        ),
+    )
+
+
 def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) -> App:
     """Build the whole charger from ``settings``.
 
     ``draw`` picks each random delay; only tests and the fleet simulator pass another.
     """
-    _refuse_unbuilt_features(settings)
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     tightened = restrict_to_owner(data_dir)  # before any file in it is opened
@@ -555,6 +579,7 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
     )
     passwords = PasswordWorker()
     auth = Auth(accounts, secure_cookies=not settings.web.insecure_http, passwords=passwords)
+    openadr = _openadr_ven(settings, dsr, clock, store, board.max_current_a)
     return App(
         settings=settings,
         clock=clock,
@@ -583,4 +608,5 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         sim=sim,
         firmware=firmware,
         passwords=passwords,
+        openadr=openadr,
     )

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class ConfigError(Exception):
@@ -151,11 +158,33 @@ class OcppSettings(_Section):
 
 
 class OpenAdrSettings(_Section):
-    enabled: bool = False
-    vtn_url: str | None = None
-    ven_name: str | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
+    enabled: bool = Field(False, description="Take DSR events from an OpenADR 2.0b VTN.")
+    vtn_url: str | None = Field(
+        None, description="The VTN's base URL (https://..., ending /OpenADR2/Simple/2.0b)."
+    )
+    ven_name: str | None = Field(
+        None, min_length=1, max_length=100, description="This charger's VEN name at the VTN."
+    )
+    cert_file: Path | None = Field(None, description="PEM certificate signing our messages.")
+    key_file: Path | None = Field(None, description="Its PEM private key (never inline).")
+    allow_plain_http: bool = Field(
+        False, description="Lab only: a VTN over plain http://, unsigned and unencrypted."
+    )
+
+    @model_validator(mode="after")
+    def _usable(self) -> OpenAdrSettings:
+        if not self.enabled:
+            return self
+        if not self.vtn_url or not self.ven_name:
+            raise ValueError("enabled needs vtn_url and ven_name")
+        scheme = self.vtn_url.split("://", 1)[0].lower()
+        if scheme not in ("https", "http") or (scheme == "http" and not self.allow_plain_http):
+            raise ValueError(
+                "vtn_url must be https:// (http:// only with allow_plain_http, in a lab)"
+            )
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
 
 
 class DsrSettings(_Section):

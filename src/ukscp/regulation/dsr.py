@@ -105,17 +105,20 @@ class DsrLimits:
         *,
         channel: str = "other",
         until: datetime | None = None,
+        opted_out: bool = False,
     ) -> None:
         """A channel's event begins (or changes): at most ``amps`` until it ends.
 
         A change keeps the owner's choice: an event opted out of stays so.
+        ``opted_out`` starts one the owner opted out of before (kept by its channel
+        across a restart): known, not applied.
         """
         Limit(amps, LimitSource.DSR)  # refuses a negative or non-finite current early
         now = self._clock.now()
         known = self._events.get(event_id)
         if known is None:
             self._events[event_id] = DsrEvent(
-                event_id, amps, reason, channel, started_at=now, until=until
+                event_id, amps, reason, channel, started_at=now, until=until, opted_out=opted_out
             )
             self._bus.publish(
                 DsrEventStarted(at=now, source=channel, event_id=event_id, amps=amps, reason=reason)

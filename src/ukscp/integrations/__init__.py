@@ -1,0 +1,1 @@
+"""The charger's links to other systems than its back end (OpenADR for DSR)."""
