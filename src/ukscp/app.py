@@ -341,7 +341,7 @@ def _ocpp_client(
         dsr_provider=settings.ocpp.dsr_provider,
         csms_randomises=settings.ocpp.randomises_delay,
     )
-    queue = MessageQueue(settings.data_dir / QUEUE_FILE)
+    queue = _open_or_move_aside(MessageQueue, settings.data_dir / QUEUE_FILE, seclog, clock)
     private = settings.ocpp.allow_private_targets
     if isinstance(smart_charging, SmartCharging201):
         return OcppClient201(

@@ -33,6 +33,7 @@ from ukscp.app import App, build_app
 from ukscp.clock import VirtualClock
 from ukscp.config import OcppSettings, Settings
 from ukscp.ocpp.backend import BACKEND_KEY, KEY_FILE, BackendChoice, BackendError
+from ukscp.ocpp.queue import QUEUE_FILE
 
 NEW_IDENTITY = "CP_AT_NEW_SUPPLIER"
 NEW_KEY = "the-new-suppliers-key-42"
@@ -239,3 +240,23 @@ async def test_going_back_to_the_config_files_back_end(
         assert status.identity == IDENTITY and status.chosen_by == "config file"
         await eventually(lambda: len(old.of("BootNotification")) == 2, clock)
         assert old.auth_failures == 0  # the installer's key was left as it was
+
+
+async def test_a_garbled_message_queue_is_kept_aside_and_the_charger_registers_anew(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    """A queue file SQLite cannot read (a power cut mid-write, a failing card) is moved
+    aside, said in the security log, and a fresh queue begun: no traceback, no lost start."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / QUEUE_FILE).write_bytes(b"garbage" * 1000)
+    async with running_csms() as csms:
+        charger = start(data, clock, csms.url)
+        try:
+            await eventually(lambda: "BootNotification" in csms.actions(), clock, what="boot")
+            (kept,) = sorted(data.glob(QUEUE_FILE + ".corrupt-*"))
+            assert kept.read_bytes() == b"garbage" * 1000
+            moved = [r for r in charger.app.seclog.records() if r.type == "DatabaseMovedAside"]
+            assert len(moved) == 1 and kept.name in moved[0].info
+        finally:
+            await charger.stop()
