@@ -18,7 +18,7 @@ from typing import TypeVar
 from fastapi import FastAPI
 
 import ukscp
-from ukscp.charger import Charger, SimulatedEv
+from ukscp.charger import Charger
 from ukscp.clock import Clock
 from ukscp.config import ConfigError, Settings
 from ukscp.events import (
@@ -35,8 +35,8 @@ from ukscp.files import restrict_to_owner
 from ukscp.firmware.install import FirmwareInstaller
 from ukscp.firmware.slots import FirmwareSlots
 from ukscp.firmware.updates import UpdateChecker
-from ukscp.hardware.protocols import Board, TamperInput
-from ukscp.hardware.sim import SimBoard, SimEV, SimMeter
+from ukscp.hardware.protocols import Board, EvSimulator, TamperInput
+from ukscp.hardware.registry import Wiring, build_hardware
 from ukscp.history import EventHistory
 from ukscp.integrations.openadr.signals import Supply as OpenAdrSupply
 from ukscp.integrations.openadr.ven import OpenAdrVen
@@ -112,7 +112,7 @@ class App:
     seclog: SecurityLog
     accounts: OwnerAccounts
     setup_codes: SetupCodeFile
-    sim: SimulatedEv | None
+    sim: EvSimulator | None  # the driver's simulator controls, when it has them
     firmware: FirmwareInstaller | None = None
     openadr: OpenAdrVen | None = None  # dsr.openadr.enabled
     passwords: PasswordWorker | None = None
@@ -445,15 +445,21 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
     )
     metering.attach(bus)
 
-    sim_ev = SimEV(phases=settings.supply.phases)
-    board = SimBoard(
-        clock,
-        sim_ev,
-        max_current_a=settings.hardware.board_max_current_a,
-        phases=settings.supply.phases,
-        voltage_v=settings.supply.voltage_v,
-    )
-    meter = SimMeter(board)
+    try:
+        hardware = build_hardware(
+            settings.hardware.board,
+            settings.hardware.meter,
+            Wiring(
+                clock=clock,
+                store=store,
+                board_max_current_a=settings.hardware.board_max_current_a,
+                phases=settings.supply.phases,
+                voltage_v=settings.supply.voltage_v,
+            ),
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    board, meter, sim = hardware.board, hardware.meter, hardware.simulator
     sampler = MeterSampler(meter, clock, metering)
     controller = EvseController(board, meter, clock, bus)
 
@@ -505,7 +511,6 @@ def build_app(settings: Settings, clock: Clock, *, draw: Draw = draw_delay_s) ->
         settings.integrity.on_failure_limit_a,
     )
 
-    sim = SimulatedEv(sim_ev, board, store)
     tamper = TamperGuard(
         clock, board if isinstance(board, TamperInput) else None, arbiter, seclog, store
     )

@@ -11,8 +11,7 @@ from ukscp.clock import Clock
 from ukscp.evse.controller import EvseController
 from ukscp.firmware.install import FirmwareInstaller
 from ukscp.firmware.updates import UpdateChecker
-from ukscp.hardware.protocols import EnergyMeter, Meter
-from ukscp.hardware.sim import SimBoard, SimEV
+from ukscp.hardware.protocols import EnergyMeter, EvSimulator, Meter
 from ukscp.limits import Arbiter, ArbitratedLimit, LimitSource
 from ukscp.limits.ems import EMS_SLOT, EmsCause, ems_limit
 from ukscp.metering import (
@@ -30,7 +29,6 @@ from ukscp.regulation.schedule import schedule_from_json, windows_from_json
 from ukscp.security.integrity_monitor import IntegrityMonitor
 from ukscp.security.secure_boot import secure_boot_state
 from ukscp.security.tamper import TamperGuard
-from ukscp.settings_store import SettingsStore
 from ukscp.web.schemas import (
     DeletedView,
     DsrEventView,
@@ -45,7 +43,6 @@ from ukscp.web.schemas import (
     ScheduleView,
     SessionRecordView,
     SessionView,
-    SimResult,
     StatusView,
     UpdateCheckView,
     UpdatesView,
@@ -82,58 +79,6 @@ EMS_DSR_EVENT = "ems"
 """The DSR event a local energy manager relays (one at a time: its limit)."""
 
 
-class SimulatedEv:
-    """The simulator's EV, handled as its owner would.
-
-    Whether the EV is plugged in is kept in the settings store: a real EV stays
-    plugged in while its charger loses power, so after a restart the simulated
-    one is still there, and the charger sees a power restoration, not a plug-in.
-    """
-
-    _PLUGGED_KEY = "sim.ev.plugged"
-
-    def __init__(self, ev: SimEV, board: SimBoard, store: SettingsStore) -> None:
-        self._ev = ev
-        self._board = board
-        self._store = store
-
-    def restore(self) -> bool:
-        """Put the EV back as it was when the charger went down; True if it is plugged in."""
-        if self._store.get(self._PLUGGED_KEY, False) and not self._ev.plugged:
-            self._ev.plug_in()
-        return self._ev.plugged
-
-    def plug(self) -> SimResult:
-        """Plug the EV in (no effect if it already is)."""
-        if not self._ev.plugged:
-            self._store.set(self._PLUGGED_KEY, True)
-            self._ev.plug_in()
-        return self._result()
-
-    def unplug(self) -> SimResult:
-        """Unplug the EV (no effect if it is not plugged in)."""
-        if self._ev.plugged:
-            self._store.set(self._PLUGGED_KEY, False)
-            self._ev.unplug()
-        return self._result()
-
-    def pause(self) -> SimResult:
-        """The EV pauses charging, or resumes if it was paused."""
-        if self._ev.paused:
-            self._ev.resume()
-        else:
-            self._ev.pause()
-        return self._result()
-
-    def tamper(self) -> SimResult:
-        """Open the enclosure, as far as the board's tamper switch can tell."""
-        self._board.trip_tamper()
-        return self._result()
-
-    def _result(self) -> SimResult:
-        return SimResult(plugged_in=self._ev.plugged, paused=self._ev.paused, soc=self._ev.soc)
-
-
 class Charger:
     """Implements :class:`ukscp.web.api.ChargerService`."""
 
@@ -149,7 +94,7 @@ class Charger:
         tamper: TamperGuard,
         updates: UpdateChecker | None,
         meter: Meter,
-        sim: SimulatedEv | None,
+        sim: EvSimulator | None,
         firmware: FirmwareInstaller | None = None,
         *,
         personal_data: PersonalData,
@@ -175,8 +120,8 @@ class Charger:
         self._read_meter = read_meter
 
     @property
-    def sim(self) -> SimulatedEv | None:
-        """The simulator's controls, or None on real hardware."""
+    def sim(self) -> EvSimulator | None:
+        """The simulator driver's controls, or None when the driver has none."""
         return self._sim
 
     def status(self) -> StatusView:

@@ -7,6 +7,7 @@ method that raises "not supported".
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
@@ -103,4 +104,41 @@ class VoltageMeter(Protocol):
 
     def voltage_v(self) -> float:
         """Voltage of L1 to neutral."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedEvState:
+    """The simulated EV after a command."""
+
+    plugged_in: bool
+    paused: bool
+    soc: float  # state of charge of its battery, 0..1
+
+
+@runtime_checkable
+class EvSimulator(Protocol):
+    """A simulator driver's extra: an EV to handle as its owner would, a cover to open.
+
+    Only the simulator has it; the API offers its commands only when the driver does.
+    """
+
+    def restore(self) -> bool:
+        """Put the EV back as it was when the charger went down; True if it is plugged in."""
+        ...
+
+    def plug(self) -> SimulatedEvState:
+        """Plug the EV in (no effect if it already is)."""
+        ...
+
+    def unplug(self) -> SimulatedEvState:
+        """Unplug the EV (no effect if it is not plugged in)."""
+        ...
+
+    def pause(self) -> SimulatedEvState:
+        """The EV pauses charging, or resumes if it was paused."""
+        ...
+
+    def tamper(self) -> SimulatedEvState:
+        """Open the enclosure, as far as the board's tamper switch can tell."""
         ...

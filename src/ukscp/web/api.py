@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 
 import ukscp
 from ukscp.clock import LONDON
+from ukscp.hardware.protocols import EvSimulator, SimulatedEvState
 from ukscp.limits.ems import EmsCause
 from ukscp.metering import Resolution
 from ukscp.ocpp.service import OcppService
@@ -52,26 +53,6 @@ from ukscp.web.schemas import (
     StorageView,
     UpdatesView,
 )
-
-
-class SimControls(Protocol):
-    """The simulated EV, as its owner would handle it."""
-
-    def plug(self) -> SimResult:
-        """Plug the EV in."""
-        ...
-
-    def unplug(self) -> SimResult:
-        """Unplug the EV."""
-        ...
-
-    def pause(self) -> SimResult:
-        """Toggle an EV-initiated pause."""
-        ...
-
-    def tamper(self) -> SimResult:
-        """Trip the board's tamper switch."""
-        ...
 
 
 class ChargerService(Protocol):
@@ -182,8 +163,8 @@ class ChargerService(Protocol):
         ...
 
     @property
-    def sim(self) -> SimControls | None:
-        """The simulator's controls, or None on real hardware."""
+    def sim(self) -> EvSimulator | None:
+        """The simulator driver's controls, or None when the driver has none."""
         ...
 
 
@@ -403,30 +384,33 @@ def create_api(
         except TamperNotCleared as exc:
             raise ApiError(409, str(exc)) from None
 
-    def _sim() -> SimControls:
+    def _sim() -> EvSimulator:
         if charger.sim is None:
             raise ApiError(404, "the simulator is not in use on this charger")
         return charger.sim
 
+    def _sim_result(state: SimulatedEvState) -> SimResult:
+        return SimResult(plugged_in=state.plugged_in, paused=state.paused, soc=state.soc)
+
     @api.post("/sim/plug", response_model=SimResult, tags=["simulator"])
     async def sim_plug() -> SimResult:
         """Simulator only: plug the simulated EV in."""
-        return _sim().plug()
+        return _sim_result(_sim().plug())
 
     @api.post("/sim/unplug", response_model=SimResult, tags=["simulator"])
     async def sim_unplug() -> SimResult:
         """Simulator only: unplug the simulated EV."""
-        return _sim().unplug()
+        return _sim_result(_sim().unplug())
 
     @api.post("/sim/pause", response_model=SimResult, tags=["simulator"])
     async def sim_pause() -> SimResult:
         """Simulator only: the EV pauses charging, or resumes if paused."""
-        return _sim().pause()
+        return _sim_result(_sim().pause())
 
     @api.post("/sim/tamper", response_model=SimResult, tags=["simulator"])
     async def sim_tamper() -> SimResult:
         """Simulator only: open the enclosure (trips the tamper switch)."""
-        return _sim().tamper()
+        return _sim_result(_sim().tamper())
 
     app.include_router(api)
     app.include_router(pages_router(charger, auth))
