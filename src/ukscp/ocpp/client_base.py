@@ -38,7 +38,7 @@ from ukscp.ocpp.blocks.availability.core import Availability
 from ukscp.ocpp.blocks.firmware.updates import FirmwareUpdates
 from ukscp.ocpp.blocks.logs import routes as logs
 from ukscp.ocpp.blocks.logs.upload import LogUploads
-from ukscp.ocpp.blocks.meter_values.sampling import Sampling
+from ukscp.ocpp.blocks.meter_values.sampling import MeterContext, Sampling
 from ukscp.ocpp.blocks.security.events import SecurityEvents
 from ukscp.ocpp.blocks.security.keys import SecurityKeys
 from ukscp.ocpp.blocks.transactions.core import TransactionsContext, remote_start_cause
@@ -365,6 +365,16 @@ class OcppClientBase(Generic[TxT, SmartT]):
         self._session.status_changed()
         if self._smart is not None:
             self._smart.transaction_changed()
+
+    def _meter_context(self) -> MeterContext:
+        """What the version's meter values may use of this client."""
+        return MeterContext(
+            port=self._port,
+            clock=self._clock,
+            queue=self._queue,
+            wake_sender=lambda: self._sender.wake(),
+            send_live=lambda message: self._session.send_live(message),
+        )
 
     def _evse_changed(self, *, rate: bool) -> None:
         self._session.status_changed()

@@ -143,15 +143,7 @@ class OcppClient16(OcppClientBase[OpenTransaction, SmartCharging16]):
             before_sending=self._tx.before_sending,
             before_run=self._security_events.queue_new,
         )
-        self._meter = MeterValues16(
-            port=port,
-            clock=clock,
-            queue=queue,
-            wake_sender=self._sender.wake,
-            config=self._config,
-            transactions=self._tx,
-            send_live=lambda message: self._session.send_live(message),
-        )
+        self._meter = MeterValues16(self._meter_context(), self._config, self._tx)
         if smart_charging is not None:
             smart_charging.attach(self._tx)
         self._edge = Edge16(

@@ -146,15 +146,7 @@ class OcppClient201(OcppClientBase[OpenTransaction, SmartCharging201]):
             before_sending=self._tx.before_sending,
             before_run=self._security_events.queue_new,
         )
-        self._meter = MeterValues201(
-            port=port,
-            clock=clock,
-            queue=queue,
-            wake_sender=self._sender.wake,
-            model=self._model,
-            transactions=self._tx,
-            send_live=lambda message: self._session.send_live(message),
-        )
+        self._meter = MeterValues201(self._meter_context(), self._model, self._tx)
         if smart_charging is not None:
             smart_charging.attach(self._tx)
         self._edge = Edge201(

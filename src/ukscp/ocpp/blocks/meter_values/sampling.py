@@ -9,12 +9,29 @@ the loop at once (0 switches a loop off).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ukscp.clock import Alarm, Clock
 from ukscp.ocpp.background import guard
 from ukscp.ocpp.loops import clock_aligned, every
+from ukscp.ocpp.port import ChargerPort
+from ukscp.ocpp.queue import MessageQueue
+
+
+@dataclass(frozen=True, slots=True)
+class MeterContext:
+    """What a version's meter values use of the client that owns them."""
+
+    port: ChargerPort
+    clock: Clock
+    queue: MessageQueue
+    """Sampled and aligned values are written here first (an outage loses none)."""
+    wake_sender: Callable[[], None]
+    send_live: Callable[[Any], Awaitable[Any]]
+    """Send a triggered reading now, best effort."""
 
 
 class Sampling:

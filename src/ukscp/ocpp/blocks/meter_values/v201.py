@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
-from ukscp.clock import Clock
 from ukscp.ocpp.blocks.meter_values.readings import ENERGY_IMPORT, SAMPLE_CLOCK, SAMPLE_PERIODIC
+from ukscp.ocpp.blocks.meter_values.sampling import MeterContext
 from ukscp.ocpp.blocks.meter_values.values201 import meter_value
 from ukscp.ocpp.blocks.settings import device_model201 as dm
 from ukscp.ocpp.blocks.settings.device_model201 import DeviceModel
 from ukscp.ocpp.blocks.transactions.v201 import Transactions201
 from ukscp.ocpp.blocks.trigger.core import READING_CONTEXT, TriggerTarget
-from ukscp.ocpp.port import EVSE_ID, ChargerPort
-from ukscp.ocpp.queue import MessageQueue
+from ukscp.ocpp.port import EVSE_ID
 from ukscp.ocpp.v201._lib import request
 
 
@@ -22,23 +19,11 @@ class MeterValues201:
     """EVSE 1's meter values, queued (sampled, aligned) or sent live (triggered)."""
 
     def __init__(
-        self,
-        *,
-        port: ChargerPort,
-        clock: Clock,
-        queue: MessageQueue,
-        wake_sender: Callable[[], None],
-        model: DeviceModel,
-        transactions: Transactions201,
-        send_live: Callable[[Any], Awaitable[Any]],
+        self, context: MeterContext, model: DeviceModel, transactions: Transactions201
     ) -> None:
-        self._port = port
-        self._clock = clock
-        self._queue = queue
-        self._wake_sender = wake_sender
+        self._context = context
         self._model = model
         self._transactions = transactions
-        self._send_live = send_live
 
     def sample(self) -> None:
         """TransactionEvent Updated every TxUpdatedInterval while a transaction is open (J02)."""
@@ -55,20 +40,20 @@ class MeterValues201:
         if self._transactions.transaction is not None:
             self._transactions.update("MeterValueClock", measurands, SAMPLE_CLOCK, at=due)
             return
-        value = meter_value(self._port.snapshot(), measurands, SAMPLE_CLOCK, due)
+        value = meter_value(self._context.port.snapshot(), measurands, SAMPLE_CLOCK, due)
         if value is not None:
-            self._queue.put("MeterValues", {"evse_id": EVSE_ID, "meter_value": [value]})
-            self._wake_sender()
+            self._context.queue.put("MeterValues", {"evse_id": EVSE_ID, "meter_value": [value]})
+            self._context.wake_sender()
 
     async def trigger(self, _: TriggerTarget) -> None:
         """The latest reading of every AlignedDataCtrlr.Measurands measurand (F06)."""
         measurands = self._model.measurands(dm.ALIGNED_MEASURANDS) or (ENERGY_IMPORT,)
-        snapshot = self._port.snapshot()
-        now = self._clock.now()
+        snapshot = self._context.port.snapshot()
+        now = self._context.clock.now()
         value = meter_value(snapshot, measurands, READING_CONTEXT, now) or meter_value(
             snapshot, (ENERGY_IMPORT,), READING_CONTEXT, now
         )
-        await self._send_live(request("MeterValues", evse_id=EVSE_ID, meter_value=[value]))
+        await self._context.send_live(request("MeterValues", evse_id=EVSE_ID, meter_value=[value]))
 
     async def trigger_transaction_event(self, _: TriggerTarget) -> None:
         """Updated, triggerReason Trigger, through the queue: its seqNo keeps its place."""
