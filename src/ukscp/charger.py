@@ -24,7 +24,7 @@ from ukscp.metering import (
 from ukscp.personal_data import PersonalData
 from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import RandomDelayGate
-from ukscp.regulation.dsr import DsrLimits
+from ukscp.regulation.dsr import DsrChannel, DsrLimits
 from ukscp.regulation.schedule import schedule_from_json, windows_from_json
 from ukscp.security.integrity_monitor import IntegrityMonitor
 from ukscp.security.secure_boot import secure_boot_state
@@ -359,7 +359,7 @@ class Charger:
         limit = ems_limit(amps, cause)
         if limit.source is LimitSource.DSR:
             self._arbiter.clear(EMS_SLOT)
-            self._dsr.start_event(EMS_DSR_EVENT, amps, limit.reason, channel="ems")
+            self._dsr.start_event(EMS_DSR_EVENT, amps, limit.reason, channel=DsrChannel.EMS)
             return limit_view(self._arbiter.current)
         self._dsr.end_event(EMS_DSR_EVENT)
         return limit_view(self._arbiter.set(EMS_SLOT, limit))

@@ -35,7 +35,7 @@ from ukscp.limits.ems import EMS_SLOT
 from ukscp.ocpp.port import ChargerSnapshot
 from ukscp.regulation.default_mode import DefaultMode
 from ukscp.regulation.delay_gate import RandomDelayGate
-from ukscp.regulation.dsr import DsrLimits
+from ukscp.regulation.dsr import DsrChannel, DsrLimits
 
 OCPP_SLOT = "ocpp"
 REMOTE_STOP_SLOT = "ocpp_remote_stop"
@@ -43,7 +43,11 @@ AVAILABILITY_SLOT = "ocpp_availability"
 OCPP_SOURCE = "ocpp"
 # A DSR event's channel -> OCPP 2.0.1 chargingLimitSource; the CSMS's own (ocpp) is not
 # an external limit.
-EXTERNAL_SOURCE_BY_CHANNEL = {"ems": "EMS", "openadr": "SO", "other": "Other"}
+EXTERNAL_SOURCE_BY_CHANNEL = {
+    DsrChannel.EMS: "EMS",
+    DsrChannel.OPENADR: "SO",
+    DsrChannel.OTHER: "Other",
+}
 
 
 class AppChargerPort:
@@ -209,7 +213,7 @@ class AppChargerPort:
                 self._dsr.end_event(self._csms_dsr_event)
             self._csms_dsr_event = event_id
             self._arbiter.clear(OCPP_SLOT)
-            self._dsr.start_event(event_id, limit.amps, limit.reason, channel="ocpp")
+            self._dsr.start_event(event_id, limit.amps, limit.reason, channel=DsrChannel.OCPP)
             return
         if self._csms_dsr_event is not None:
             self._dsr.end_event(self._csms_dsr_event)

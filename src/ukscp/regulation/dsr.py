@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import StrEnum
 
 from ukscp.clock import Clock
 from ukscp.events import Event, EventBus
@@ -25,6 +26,15 @@ from ukscp.limits import Arbiter, Limit, LimitSource
 from ukscp.regulation.default_mode import DefaultMode, DsrOverrideEnded, DsrOverrideStarted
 
 SLOT = "dsr"
+
+
+class DsrChannel(StrEnum):
+    """Where a DSR event came from."""
+
+    OCPP = "ocpp"  # a CSMS marked dsr_provider: its charging profiles
+    OPENADR = "openadr"  # a VTN's events
+    EMS = "ems"  # a local energy manager relaying an event (cause dsr)
+    OTHER = "other"  # a test, a tool
 KEPT_ENDED = 50
 """Ended events kept for the owner's page (the history keeps every one)."""
 
@@ -36,7 +46,7 @@ class DsrEvent:
     event_id: str
     amps: float
     reason: str
-    channel: str = "other"  # ocpp, openadr, ems, or other (a test, a tool)
+    channel: DsrChannel = DsrChannel.OTHER
     started_at: datetime | None = None
     until: datetime | None = None  # its announced end, where the channel says
     ended_at: datetime | None = None
@@ -69,7 +79,7 @@ class DsrOptedOut(Event):
     """The owner opted out of one DSR event (regulation 10); ``source`` is ``owner``."""
 
     event_id: str
-    channel: str
+    channel: DsrChannel
     amps: float
 
 
@@ -93,7 +103,7 @@ class DsrLimits:
         self._clock = clock
         self._events: dict[str, DsrEvent] = {}  # in force
         self._ended: list[DsrEvent] = []  # newest last
-        self._opt_out_listeners: dict[str, OptOutListener] = {}
+        self._opt_out_listeners: dict[DsrChannel, OptOutListener] = {}
         bus.subscribe(DsrOverrideStarted, lambda _: self._owner_overrides())
         bus.subscribe(DsrOverrideEnded, lambda _: self._apply())
 
@@ -103,7 +113,7 @@ class DsrLimits:
         amps: float,
         reason: str,
         *,
-        channel: str = "other",
+        channel: DsrChannel = DsrChannel.OTHER,
         until: datetime | None = None,
         opted_out: bool = False,
     ) -> None:
@@ -162,7 +172,7 @@ class DsrLimits:
             listener(chosen)
         return chosen
 
-    def on_opt_out(self, channel: str, listener: OptOutListener) -> None:
+    def on_opt_out(self, channel: DsrChannel, listener: OptOutListener) -> None:
         """Tell ``listener`` when the owner opts out of one of ``channel``'s events."""
         self._opt_out_listeners[channel] = listener
 

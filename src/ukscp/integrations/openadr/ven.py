@@ -26,12 +26,12 @@ from typing import Any, Protocol
 
 from ukscp.clock import Alarm, Clock
 from ukscp.integrations.openadr.signals import Supply, Unsupported, Window, amps_at, windows
-from ukscp.regulation.dsr import DsrEvent, DsrLimits
+from ukscp.regulation.dsr import DsrChannel, DsrEvent, DsrLimits
 from ukscp.settings_store import SettingsStore
 
 _log = logging.getLogger(__name__)
 
-CHANNEL = "openadr"
+CHANNEL = DsrChannel.OPENADR
 STORE_KEY = "openadr.events"
 DEFAULT_POLL_S = 60.0
 RETRY_S = (5.0, 300.0)  # backoff after the VTN failed to answer: first, at most
