@@ -269,3 +269,32 @@ async def test_an_event_still_running_after_a_restart_applies_again(
     finally:
         await again.stop()
         await vtn.start()  # for the fixture's stop
+
+
+async def test_the_owners_opt_out_holds_across_a_restart(
+    tmp_path: Path, clock: VirtualClock, vtn: Vtn
+) -> None:
+    first = await start(tmp_path / "data", clock, vtn)
+    await until_real(
+        lambda: first.app.openadr.registered, clock, timeout_s=PATIENCE_S, what="registration"
+    )
+    event_id = vtn.event([(timedelta(0), timedelta(minutes=30), 2)])
+    await polled(lambda: offered(first) == 6.0, clock, "the event")
+    first.app.dsr.opt_out(f"openadr:{event_id}")
+    await until_real(
+        lambda: (event_id, "optOut") in vtn.answers, clock, timeout_s=PATIENCE_S, what="optOut"
+    )
+    await first.stop()
+    await vtn.stop()  # the VTN is away when the charger comes back
+
+    again = await start(tmp_path / "data", clock, vtn)
+    try:
+        await eventually(lambda: again.app.dsr.active_events() != [], clock, what="kept event")
+        [known] = again.app.dsr.active_events()
+        assert known.opted_out is True  # known, shown to the owner, not applied
+        await eventually(
+            lambda: offered(again) == 32.0, clock, timeout_s=PATIENCE_S, what="charging"
+        )
+    finally:
+        await again.stop()
+        await vtn.start()  # for the fixture's stop
